@@ -1,0 +1,78 @@
+"""Bytes <-> text without loss, and Postfix's notion of whitespace.
+
+Postfix never decodes its files. We decode UTF-8 with ``surrogateescape`` so that
+every byte sequence (Latin-1 comments, stray high bytes) comes back unchanged on
+encode. Whitespace is C ``isspace()`` in the C locale, *not* Python's ``str.isspace``
+(which also accepts ``\\x1c``-``\\x1f``, NBSP and other Unicode spaces).
+"""
+
+from __future__ import annotations
+
+WS = " \t\n\v\f\r"
+"""C ``isspace()``: what Postfix's ``ISSPACE()`` accepts."""
+
+LINE_WS = " \t\v\f\r"
+"""Whitespace that can occur inside one physical line (LF ends the line)."""
+
+BOM = "\ufeff"
+
+
+def decode(data: bytes | str) -> str:
+    """Decode file bytes losslessly; a ``str`` is taken as already decoded."""
+    if isinstance(data, str):
+        return data
+    return data.decode("utf-8", "surrogateescape")
+
+
+def encode(text: str) -> bytes:
+    """Inverse of :func:`decode`."""
+    return text.encode("utf-8", "surrogateescape")
+
+
+def ws_strip(text: str) -> str:
+    """Strip C whitespace at both ends (``str.strip()`` would strip Unicode spaces too)."""
+    return text.strip(WS)
+
+
+def has_ws(text: str) -> bool:
+    return any(c in WS for c in text)
+
+
+def split_lines(raw: str) -> list[str]:
+    """Split on LF only, keeping each line's LF; never ``str.splitlines()``."""
+    parts = raw.split("\n")
+    lines = [p + "\n" for p in parts[:-1]]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
+
+
+def line_body(line: str) -> str:
+    """A physical line without its LF (a CR of a CRLF ending stays: Postfix keeps it)."""
+    return line[:-1] if line.endswith("\n") else line
+
+
+def line_eol(line: str) -> str:
+    """The line terminator as written: ``"\\r\\n"``, ``"\\n"`` or ``""`` (last line)."""
+    if line.endswith("\r\n"):
+        return "\r\n"
+    if line.endswith("\n"):
+        return "\n"
+    return ""
+
+
+def is_trivia(line: str) -> bool:
+    """BLANK or COMMENT: whitespace only, or the first non-whitespace byte is ``#``."""
+    stripped = line.lstrip(WS)
+    return not stripped or stripped[0] == "#"
+
+
+def is_continuation(line: str) -> bool:
+    return bool(line) and line[0] in LINE_WS and not is_trivia(line)
+
+
+def dominant_eol(text: str) -> str:
+    """``"\\r\\n"`` when most terminated lines are CRLF, else ``"\\n"``."""
+    total = text.count("\n")
+    crlf = text.count("\r\n")
+    return "\r\n" if total and crlf * 2 > total else "\n"

@@ -1,0 +1,337 @@
+"""``main.cf``: parameters as Postfix reads them, and edits that touch only their lines.
+
+Reading follows ``readllines()`` + ``split_nameval()`` + ``dict_load_fp()`` (spec
+sections 2.1-2.5): last definition wins, continuation lines are joined with their
+leading whitespace kept, interior comments and blank lines are skipped, a NUL ends
+the logical line. Matching for edits follows ``postconf -e`` (spec 4.2): the key of
+a HEAD line is its text up to the first of SP, TAB, CR, LF or ``=``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, ws_strip
+from .document import Document
+from .errors import (
+    AmbiguousEditError,
+    Diagnostic,
+    InvalidNameError,
+    InvalidValueError,
+    MalformedEntryError,
+)
+from .lines import Node, logical_text, split_nodes
+
+_KEY = re.compile(r"[^ \t\r\n=]*")
+_NAMEVAL = re.compile(r"([^ \t\n\v\f\r=]+)[ \t\n\v\f\r]*=(.*)", re.DOTALL)
+_PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f\r]*)")
+_COMMENTED_HEAD = re.compile(r"#[ \t\v\f]*([^ \t\n\v\f\r=#]+)[ \t\v\f]*=")
+READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
+
+
+@dataclass(frozen=True, slots=True)
+class Parameter:
+    """One definition in the file. ``value`` is raw: no ``$name`` expansion, no folding."""
+
+    name: str
+    value: str
+    line: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    index: int  # position in the node list
+    line: int
+    key: str  # postconf -e matching key
+    name: str | None  # None when Postfix cannot read the entry
+    value: str
+    error: str  # "" or the Postfix error text
+    code: str
+
+
+def split_nameval(text: str) -> tuple[str, str] | tuple[None, str]:
+    """Postfix's ``split_nameval()``: ``(name, value)`` or ``(None, error message)``."""
+    stripped = text.lstrip(WS)
+    if not stripped or stripped[0] == "=":
+        return None, "missing attribute name"
+    m = _NAMEVAL.match(stripped)
+    if m is None:
+        return None, "missing '=' after attribute name"
+    return m.group(1), ws_strip(m.group(2))
+
+
+def _entry_text(raw: str) -> str:
+    """Logical text of an entry; single-line entries (the common case) skip the join."""
+    nl = raw.find("\n")
+    if nl < 0 or nl == len(raw) - 1:
+        body = raw[:nl] if nl >= 0 else raw
+        cut = body.find("\0")
+        return body if cut < 0 else body[:cut]
+    return logical_text(raw)
+
+
+def check_name(name: str) -> None:
+    """Refuse names Postfix would not read back as one parameter name."""
+    if not name or name[0] == "#" or any(c in WS or c in "=\0" for c in name):
+        raise InvalidNameError(f"invalid parameter name {name!r}: must be non-empty, "
+                               "without whitespace, '=', NUL or a leading '#'")
+
+
+def check_value(value: str) -> str:
+    """Trim as ``postconf -e`` does; refuse bytes that would break the line structure."""
+    for bad, what in (("\n", "newline"), ("\r", "carriage return"), ("\0", "NUL byte")):
+        if bad in value:
+            raise InvalidValueError(f"value contains a {what}: {value!r}")
+    return ws_strip(value)
+
+
+class MainCf(Document):
+    """A lossless ``main.cf``."""
+
+    __slots__ = ()
+
+    # -- reading ----------------------------------------------------------------------
+    def _entries(self) -> list[_Entry]:
+        cached = self._cache
+        if isinstance(cached, list):
+            return cached
+        entries: list[_Entry] = []
+        line = 1
+        for i, node in enumerate(self._nodes):
+            raw = node.raw
+            if node.kind == "entry":
+                text = _entry_text(raw)
+                name, rest = split_nameval(text)
+                key = _KEY.match(raw).group()  # type: ignore[union-attr]
+                if name is None:
+                    code = "missing-name" if rest == "missing attribute name" else "missing-equals"
+                    entries.append(_Entry(i, line, key, None, "", f'{rest}: "{text}"', code))
+                else:
+                    entries.append(_Entry(i, line, key, name, rest, "", ""))
+            line += raw.count("\n")
+        self._cache = entries
+        return entries
+
+    def definitions(self, name: str | None = None) -> list[Parameter]:
+        """Every readable definition in file order (of one name, or of all)."""
+        return [Parameter(e.name, e.value, e.line) for e in self._entries()
+                if e.name is not None and (name is None or e.name == name)]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        """The effective raw value (last definition wins), or ``default`` if not set."""
+        value = default
+        for e in self._entries():
+            if e.name == name:
+                value = e.value
+        return value
+
+    def parameters(self) -> dict[str, str]:
+        """Every defined name with its effective raw value."""
+        return {e.name: e.value for e in self._entries() if e.name is not None}
+
+    def __contains__(self, name: object) -> bool:
+        return any(e.name == name for e in self._entries())
+
+    @property
+    def diagnostics(self) -> tuple[Diagnostic, ...]:
+        out: list[Diagnostic] = []
+        path = self.path
+        text_start = self._nodes[0].raw if self._nodes else ""
+        if text_start.startswith(BOM):
+            out.append(Diagnostic(1, "warning", "bom", "file starts with a UTF-8 byte order mark; "
+                                  "Postfix reads it as part of the first parameter name", path))
+        line = 1
+        for node in self._nodes:
+            if node.kind == "orphan":
+                snippet = line_body(node.raw.split("\n", 1)[0])[:30]
+                out.append(Diagnostic(line, "warning", "orphan-continuation",
+                                      f'logical line must not start with whitespace: "{snippet}..."'
+                                      " (Postfix ignores it)", path))
+            if "\0" in node.raw:
+                out.append(Diagnostic(line, "warning", "nul-byte", "NUL byte: Postfix ignores the "
+                                      "rest of this logical line", path))
+            line += node.raw.count("\n")
+        seen: dict[str, str] = {}
+        for e in self._entries():
+            if e.name is None:
+                out.append(Diagnostic(e.line, "error", e.code, e.error, path))
+                continue
+            if e.name in seen:
+                if seen[e.name] != e.value:
+                    out.append(Diagnostic(e.line, "warning", "duplicate-parameter",
+                                          f"overriding earlier entry: {e.name}={seen[e.name]}", path))
+                else:
+                    out.append(Diagnostic(e.line, "info", "duplicate-parameter-same-value",
+                                          f"{e.name} is defined again with the same value", path))
+            if e.name in READ_ONLY:
+                out.append(Diagnostic(e.line, "warning", "read-only-parameter",
+                                      f"read-only parameter assignment: {e.name}={e.value}", path))
+            seen[e.name] = e.value
+        out.sort(key=lambda d: d.line)
+        return tuple(out)
+
+    # -- editing ----------------------------------------------------------------------
+    def _matches(self, name: str, *, allow_malformed: bool) -> list[_Entry]:
+        found = [e for e in self._entries() if e.key == name]
+        if not allow_malformed:
+            for e in found:
+                if e.name is None:
+                    raise MalformedEntryError(f"line {e.line}: cannot edit {name!r}: {e.error}",
+                                              line=e.line)
+        return found
+
+    def set(self, name: str, value: str) -> bool:
+        """Give ``name`` the value ``value``; return whether anything changed.
+
+        Every definition whose value differs is rewritten in place as one line that
+        keeps its ``name = `` prefix and line ending; comment and blank lines inside
+        an old multi-line value stay. A new name goes right after the last
+        commented-out example (``#name = ...``), else at the end of the file.
+        """
+        check_name(name)
+        value = check_value(value)
+        matches = self._matches(name, allow_malformed=False)
+        nodes = list(self._nodes)
+        if matches:
+            todo = [e for e in matches if e.value != value]
+            for e in reversed(todo):
+                nodes[e.index:e.index + 1] = _rewrite(nodes[e.index].raw, value)
+            if not todo:
+                return False
+        else:
+            eol = self.eol
+            at = self._placement(name)
+            new = Node("entry", f"{name} = {value}{eol}")
+            if at >= len(nodes):
+                nodes = self._with_final_newline(nodes, eol)
+                nodes.append(new)
+            else:
+                nodes.insert(at, new)
+        self._replace_nodes(nodes)
+        return True
+
+    def delete(self, name: str) -> bool:
+        """Remove every definition (interior comments stay, as with ``postconf -X``)."""
+        check_name(name)
+        matches = self._matches(name, allow_malformed=True)
+        if not matches:
+            return False
+        nodes = list(self._nodes)
+        for e in reversed(matches):
+            lines = split_lines(nodes[e.index].raw)
+            kept = "".join(ln for ln in lines[1:] if is_trivia(line_body(ln)))
+            nodes[e.index:e.index + 1] = split_nodes(kept)
+        self._replace_nodes(nodes)
+        return True
+
+    def comment_out(self, name: str) -> bool:
+        """Prefix ``#`` to the HEAD and continuation lines of every definition (``postconf -#``)."""
+        check_name(name)
+        matches = self._matches(name, allow_malformed=True)
+        if not matches:
+            return False
+        nodes = list(self._nodes)
+        for e in reversed(matches):
+            lines = split_lines(nodes[e.index].raw)
+            out = "".join(ln if is_trivia(line_body(ln)) else "#" + ln for ln in lines)
+            nodes[e.index:e.index + 1] = split_nodes(out)
+        self._replace_nodes(nodes)
+        return True
+
+    def disabled(self, name: str) -> list[Parameter]:
+        """Commented-out definitions of ``name`` that :meth:`uncomment` could enable."""
+        out = []
+        for start, stop in self._disabled_blocks(name):
+            text = "".join(_uncomment_line(n.raw, i == start)
+                           for i, n in enumerate(self._nodes[start:stop], start))
+            _, value = split_nameval(logical_text(text))
+            out.append(Parameter(name, value, self._line_numbers()[start]))
+        return out
+
+    def uncomment(self, name: str, *, which: Literal["first", "last"] | int | None = None) -> bool:
+        """Enable a commented-out definition of ``name``; the exact inverse of ``comment_out``.
+
+        Does nothing (returns False) when ``name`` is already set. With several
+        candidates, ``which`` picks one ("first", "last" or its line number);
+        otherwise :class:`AmbiguousEditError` is raised.
+        """
+        check_name(name)
+        if name in self:
+            return False
+        blocks = self._disabled_blocks(name)
+        if not blocks:
+            return False
+        numbers = self._line_numbers()
+        if len(blocks) > 1 and which is None:
+            lines = ", ".join(str(numbers[s]) for s, _ in blocks)
+            raise AmbiguousEditError(f"{name!r} is commented out at lines {lines}; say which one")
+        if which == "last" or which is None:
+            start, stop = blocks[-1]
+        elif which == "first":
+            start, stop = blocks[0]
+        else:
+            chosen = [b for b in blocks if numbers[b[0]] == which]
+            if not chosen:
+                raise AmbiguousEditError(f"no commented-out {name!r} at line {which}")
+            start, stop = chosen[0]
+        text = "".join(_uncomment_line(n.raw, i == start)
+                       for i, n in enumerate(self._nodes[start:stop], start))
+        nodes = list(self._nodes)
+        nodes[start:stop] = split_nodes(text)
+        self._replace_nodes(nodes)
+        return True
+
+    # -- placement helpers ----------------------------------------------------------------
+    def _disabled_blocks(self, name: str) -> list[tuple[int, int]]:
+        """(start, stop) node ranges of ``#name = ...`` plus its ``#<ws>...`` continuations."""
+        nodes = self._nodes
+        blocks = []
+        i = 0
+        n = len(nodes)
+        while i < n:
+            node = nodes[i]
+            m = _COMMENTED_HEAD.match(node.raw) if node.kind == "trivia" else None
+            if m is None or m.group(1) != name:
+                i += 1
+                continue
+            j = i + 1
+            while j < n and nodes[j].kind == "trivia" and _is_commented_continuation(nodes[j].raw):
+                j += 1
+            if j < n and nodes[j].kind == "orphan":
+                i = j  # enabling it would swallow the orphan chunk; not a safe candidate
+                continue
+            blocks.append((i, j))
+            i = j
+        return blocks
+
+    def _placement(self, name: str) -> int:
+        blocks = self._disabled_blocks(name)
+        return blocks[-1][1] if blocks else len(self._nodes)
+
+
+def _is_commented_continuation(raw: str) -> bool:
+    body = line_body(raw)
+    return len(body) > 1 and body[0] == "#" and body[1] in LINE_WS and not is_trivia(body[1:])
+
+
+def _uncomment_line(raw: str, head: bool) -> str:
+    if head:
+        rest = raw[1:]
+        return rest.lstrip(LINE_WS) if rest[:1] in LINE_WS and rest[:1] else rest
+    return raw[1:]
+
+
+def _rewrite(raw: str, value: str) -> list[Node]:
+    """The entry as one ``prefix + value`` line, followed by its interior trivia."""
+    lines = split_lines(raw)
+    head = line_body(lines[0])
+    m = _PREFIX.match(head)
+    assert m is not None  # only readable entries are rewritten
+    prefix = m.group()
+    if value and not m.group(2) and m.group(1):
+        prefix += " "  # "name =" with an empty old value: keep the spacing symmetric
+    new_head = (prefix if value else prefix.rstrip(LINE_WS)) + value + line_eol(lines[0])
+    trivia = "".join(ln for ln in lines[1:] if is_trivia(line_body(ln)))
+    return split_nodes(new_head + trivia)
