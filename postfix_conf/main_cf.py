@@ -22,6 +22,7 @@ from .errors import (
     InvalidValueError,
     MalformedEntryError,
 )
+from .expand import scan
 from .lines import Node, logical_text, split_nodes
 
 _KEY = re.compile(r"[^ \t\r\n=]*")
@@ -154,6 +155,7 @@ class MainCf(Document):
                                       "rest of this logical line", path))
             line += node.raw.count("\n")
         seen: dict[str, str] = {}
+        last: dict[str, _Entry] = {}
         for e in self._entries():
             if e.name is None:
                 out.append(Diagnostic(e.line, "error", e.code, e.error, path))
@@ -169,6 +171,14 @@ class MainCf(Document):
                 out.append(Diagnostic(e.line, "warning", "read-only-parameter",
                                       f"read-only parameter assignment: {e.name}={e.value}", path))
             seen[e.name] = e.value
+            last[e.name] = e
+        for e in last.values():  # Postfix only ever expands the effective value
+            found = scan(e.value)
+            for problem in found.errors:
+                out.append(Diagnostic(e.line, "error", "macro-syntax", problem, path))
+            for problem in found.expression_errors:
+                out.append(Diagnostic(e.line, "warning", "macro-expression", problem + "; Postfix "
+                                      "programs stop with 'macro processing error' when they use it", path))
         out.sort(key=lambda d: d.line)
         return tuple(out)
 
