@@ -25,7 +25,7 @@ D = TypeVar("D", bound="Document")
 class Document:
     """Base class of :class:`MainCf`, :class:`MasterCf` and :class:`LookupTable`."""
 
-    __slots__ = ("_nodes", "source", "path", "_cache")
+    __slots__ = ("_cache", "_nodes", "path", "source")
 
     def __init__(self, text: str, *, path: str | None = None, source: bytes | None = None) -> None:
         self._nodes: list[Node] = split_nodes(text)
@@ -97,7 +97,7 @@ class Document:
         """Repair a missing final LF before appending (postconf < 3.11 glues lines)."""
         if nodes and not nodes[-1].raw.endswith("\n"):
             last = nodes[-1]
-            nodes = nodes[:-1] + [Node(last.kind, last.raw + eol)]
+            nodes = [*nodes[:-1], Node(last.kind, last.raw + eol)]
         return nodes
 
     # -- writing --------------------------------------------------------------------------

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, ws_strip
+from .data import RAW_PARAMETERS, builtin_parameters
 from .document import Document
 from .errors import (
     AmbiguousEditError,
@@ -26,8 +27,10 @@ from .expand import scan
 from .lines import Node, logical_text, split_nodes
 
 _KEY = re.compile(r"[^ \t\r\n=]*")
+# One-line entries without NUL and with plain spacing: name == edit key, no join needed.
+_FAST = re.compile(r"([^ \t\n\v\f\r=\0]+)[ \t]*=[ \t]*([^\n\0]*)\n?\Z")
 _NAMEVAL = re.compile(r"([^ \t\n\v\f\r=]+)[ \t\n\v\f\r]*=(.*)", re.DOTALL)
-_PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f\r]*)")
+_PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f]*)")  # a CR here ends the line
 _COMMENTED_HEAD = re.compile(r"#[ \t\v\f]*([^ \t\n\v\f\r=#]+)[ \t\v\f]*=")
 READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
 
@@ -41,9 +44,8 @@ class Parameter:
     line: int
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
-    index: int  # position in the node list
+class _Entry(NamedTuple):
+    pos: int  # position in the node list
     line: int
     key: str  # postconf -e matching key
     name: str | None  # None when Postfix cannot read the entry
@@ -85,7 +87,11 @@ def check_value(value: str) -> str:
     for bad, what in (("\n", "newline"), ("\r", "carriage return"), ("\0", "NUL byte")):
         if bad in value:
             raise InvalidValueError(f"value contains a {what}: {value!r}")
-    return ws_strip(value)
+    value = ws_strip(value)
+    errors = scan(value).errors
+    if errors:  # every Postfix program would refuse the file (spec section 3)
+        raise InvalidValueError(f"value has a broken $ reference ({errors[0]}); write $$ for a literal $")
+    return value
 
 
 class MainCf(Document):
@@ -103,6 +109,14 @@ class MainCf(Document):
         for i, node in enumerate(self._nodes):
             raw = node.raw
             if node.kind == "entry":
+                m = _FAST.match(raw)
+                if m is not None:
+                    value = m.group(2).rstrip(" \t\r")
+                    if not value or (value[0] not in "\v\f" and value[-1] not in "\v\f"):
+                        name = m.group(1)
+                        entries.append(_Entry(i, line, name, name, value, "", ""))
+                        line += raw.count("\n")
+                        continue
                 text = _entry_text(raw)
                 name, rest = split_nameval(text)
                 key = _KEY.match(raw).group()  # type: ignore[union-attr]
@@ -174,11 +188,16 @@ class MainCf(Document):
             last[e.name] = e
         for e in last.values():  # Postfix only ever expands the effective value
             found = scan(e.value)
+            # postconf refuses a broken $ reference in the built-in parameters it
+            # evaluates; elsewhere it only warns, but the daemon that expands it stops.
+            fatal = e.name in builtin_parameters() and e.name not in RAW_PARAMETERS
             for problem in found.errors:
-                out.append(Diagnostic(e.line, "error", "macro-syntax", problem, path))
+                out.append(Diagnostic(e.line, "error" if fatal else "warning", "macro-syntax",
+                                      problem, path))
             for problem in found.expression_errors:
-                out.append(Diagnostic(e.line, "warning", "macro-expression", problem + "; Postfix "
-                                      "programs stop with 'macro processing error' when they use it", path))
+                out.append(Diagnostic(e.line, "error" if fatal else "warning", "macro-expression",
+                                      problem + "; Postfix programs stop with 'macro processing error'"
+                                      " when they expand it", path))
         out.sort(key=lambda d: d.line)
         return tuple(out)
 
@@ -207,7 +226,7 @@ class MainCf(Document):
         if matches:
             todo = [e for e in matches if e.value != value]
             for e in reversed(todo):
-                nodes[e.index:e.index + 1] = _rewrite(nodes[e.index].raw, value)
+                nodes[e.pos:e.pos + 1] = _rewrite(nodes[e.pos].raw, value)
             if not todo:
                 return False
         else:
@@ -230,9 +249,9 @@ class MainCf(Document):
             return False
         nodes = list(self._nodes)
         for e in reversed(matches):
-            lines = split_lines(nodes[e.index].raw)
+            lines = split_lines(nodes[e.pos].raw)
             kept = "".join(ln for ln in lines[1:] if is_trivia(line_body(ln)))
-            nodes[e.index:e.index + 1] = split_nodes(kept)
+            nodes[e.pos:e.pos + 1] = split_nodes(kept)
         self._replace_nodes(nodes)
         return True
 
@@ -244,9 +263,9 @@ class MainCf(Document):
             return False
         nodes = list(self._nodes)
         for e in reversed(matches):
-            lines = split_lines(nodes[e.index].raw)
+            lines = split_lines(nodes[e.pos].raw)
             out = "".join(ln if is_trivia(line_body(ln)) else "#" + ln for ln in lines)
-            nodes[e.index:e.index + 1] = split_nodes(out)
+            nodes[e.pos:e.pos + 1] = split_nodes(out)
         self._replace_nodes(nodes)
         return True
 

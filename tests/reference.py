@@ -13,7 +13,7 @@ WS = " \t\n\v\f\r"
 def physical_lines(text: str) -> list[str]:
     """LF-terminated lines without their LF; a trailing fragment counts as a line."""
     out: list[str] = []
-    cur = []
+    cur: list[str] = []
     for ch in text:
         if ch == "\n":
             out.append("".join(cur))

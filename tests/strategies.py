@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 NAMES = ["relayhost", "myhostname", "mydestination", "smtpd_banner", "mynetworks",
          "alias_maps", "smtp_sasl_auth_enable", "x_custom", "a1"]
 LEAD_WS = st.sampled_from([" ", "  ", "\t", "    ", "\f", "\v", " \t"])
-VALUE_CHARS = st.sampled_from(list("abc.,:[]$={}# -_") + ["\udce9", "\udcff", "é", "\t"])
+VALUE_CHARS = st.sampled_from([*"abc.,:[]$={}# -_", "\udce9", "\udcff", "é", "\t"])
 EOL = st.sampled_from(["\n", "\r\n"])
 
 names = st.sampled_from(NAMES)

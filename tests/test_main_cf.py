@@ -200,7 +200,7 @@ def test_bad_names_are_refused(name: str) -> None:
     assert doc.to_bytes() == b"relayhost = r\n"
 
 
-@pytest.mark.parametrize("value", ["a\nb", "a\0b", "a\rb"])
+@pytest.mark.parametrize("value", ["a\nb", "a\0b", "a\rb", "lone $ dollar", "${unbalanced", "$"])
 def test_bad_values_are_refused(value: str) -> None:
     doc = MainCf.parse(b"relayhost = r\n")
     with pytest.raises(InvalidValueError):
@@ -258,3 +258,19 @@ def test_edits_report_whether_they_changed_anything() -> None:
     assert not doc.changed
     assert doc.set("a", "2") is True
     assert doc.changed
+
+
+@pytest.mark.parametrize(("data", "severity"), [
+    (b"smtpd_banner = lone $ dollar\n", "error"),            # row 77 [X01 e13]: fatal everywhere
+    (b"smtpd_banner = ${unbalanced\n", "error"),
+    (b"smtpd_banner = ${myhostname==mx.example.com?yes}\n", "error"),  # row 76: built-in -> fatal
+    (b"x = ${foo.bar}\n", "warning"),                        # row 20 [m20]: user name -> warning
+    (b"x_custom = $\n", "warning"),                          # postconf -n: warning, rc 0
+])
+def test_macro_errors(data: bytes, severity: str) -> None:
+    diags = [d for d in MainCf.parse(data).diagnostics if d.code.startswith("macro")]
+    assert [d.severity for d in diags] == [severity]
+
+
+def test_literal_dollar_is_fine() -> None:
+    assert MainCf.parse(b"smtpd_banner = $$ and ${name?{a}:{b}} $(x)\n").diagnostics == ()

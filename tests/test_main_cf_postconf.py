@@ -18,7 +18,7 @@ from postfix_conf import MainCf
 from postfix_conf._text import encode
 
 from . import reference
-from .conftest import POSTCONF, cases_dir, corpus_files, make_config_dir, need_corpus, run_postfix_tool
+from .conftest import cases_dir, corpus_files, make_config_dir, need_corpus, run_postfix_tool
 from .postconf_util import fold, postconf_n, printable
 from .strategies import main_cf_text, names
 

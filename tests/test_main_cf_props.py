@@ -11,13 +11,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from postfix_conf import MainCf
 from postfix_conf._text import decode, encode, split_lines
+from postfix_conf.expand import scan
 from postfix_conf.lines import split_nodes
 
 from . import reference
 from .strategies import NAMES, main_cf_text, names
 
-SAFE_VALUES = st.text(st.sampled_from(list("abc.,:[]$-_ 9") + ["é", "\udce9"]), max_size=10).map(
-    lambda v: v.strip(" "))
+SAFE_VALUES = st.text(st.sampled_from([*"abc.,:[]$-_ 9", "é", "\udce9"]), max_size=10).map(
+    lambda v: v.strip(" ")).filter(lambda v: not scan(v).errors)
 
 
 @given(st.binary(max_size=300))
@@ -37,11 +38,12 @@ def test_generated_text_round_trips(text: str) -> None:
 def test_reader_agrees_with_reference_port(text: str) -> None:
     doc = MainCf.parse(text)
     expected = reference.main_cf_parameters(text)
-    has_error = any(d.severity == "error" for d in doc.diagnostics)
+    syntax = ("missing-equals", "missing-name")  # the reference port models readllines only
+    has_error = any(d.code in syntax for d in doc.diagnostics)
     assert has_error == (expected is None)
     if expected is not None:
         assert doc.parameters() == expected
-    errors = [d.line for d in doc.diagnostics if d.severity == "error"]
+    errors = [d.line for d in doc.diagnostics if d.code in syntax]
     logical = reference.readllines(text)
     bad = [ln for ln, t in logical if reference.split_nameval(t) is None]
     assert errors == bad
@@ -153,8 +155,8 @@ class MainCfMachine(RuleBasedStateMachine):
 
     @initialize(text=main_cf_text(valid_only=True))
     def start(self, text: str) -> None:
-        assume(reference.main_cf_parameters(text) is not None)
         self.doc = MainCf.parse(text)
+        assume(not [d for d in self.doc.diagnostics if d.severity == "error"])
         self.model = dict(self.doc.parameters())
 
     @rule(name=names, value=SAFE_VALUES)
