@@ -37,6 +37,7 @@ from .files import (
     write_document,
 )
 from .main_cf import MainCf, Parameter
+from .master_cf import MasterCf, Service
 
 __all__ = [
     "AmbiguousEditError",
@@ -56,6 +57,7 @@ __all__ = [
     "LockTimeoutError",
     "MainCf",
     "MalformedEntryError",
+    "MasterCf",
     "MissingDirectoryError",
     "NotFoundError",
     "NotRegularFileError",
@@ -63,6 +65,7 @@ __all__ = [
     "PermissionDeniedError",
     "PostfixConfError",
     "ReadOnlyFileSystemError",
+    "Service",
     "Transaction",
     "TransactionError",
     "TransactionResult",

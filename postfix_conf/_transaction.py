@@ -18,7 +18,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, TypeVar, cast
 
 from ._file_errors import FileMissingError, TransactionError
 from ._lock import DEFAULT_LOCK_TIMEOUT
@@ -29,6 +29,8 @@ from .errors import PostfixConfError
 if TYPE_CHECKING:
     from .document import Document
     from .main_cf import MainCf
+    from .master_cf import MasterCf
+    from .table import LookupTable
 
 StrPath = str | os.PathLike[str]
 D = TypeVar("D", bound="Document")
@@ -80,13 +82,13 @@ class ConfigDir:
 
         return self.read("main.cf", MainCf)
 
-    def master_cf(self) -> Any:
+    def master_cf(self) -> MasterCf:
         """The ``MasterCf`` of ``master.cf``."""
-        return self.read("master.cf", _doc_class("master_cf", "MasterCf"))
+        return cast("MasterCf", self.read("master.cf", _doc_class("master_cf", "MasterCf")))
 
-    def table(self, name: StrPath) -> Any:
+    def table(self, name: StrPath) -> LookupTable:
         """A ``LookupTable`` source file (relative names are inside the directory)."""
-        return self.read(name, _doc_class("table", "LookupTable"))
+        return cast("LookupTable", self.read(name, _doc_class("table", "LookupTable")))
 
     def transaction(self, *, backup: bool = False) -> Transaction:
         return Transaction(self, backup=backup, lock_timeout=self.lock_timeout)
@@ -151,13 +153,14 @@ class Transaction:
 
         return self.load("main.cf", MainCf)
 
-    def master_cf(self) -> Any:
+    def master_cf(self) -> MasterCf:
         """The ``MasterCf`` of ``master.cf``."""
-        return self.load("master.cf", _doc_class("master_cf", "MasterCf"))
+        return cast("MasterCf", self.load("master.cf", _doc_class("master_cf", "MasterCf")))
 
-    def table(self, name: StrPath, *, secret: bool = False, create: bool = False) -> Any:
+    def table(self, name: StrPath, *, secret: bool = False, create: bool = False) -> LookupTable:
         """A ``LookupTable`` source file; pass ``secret=True`` for password maps."""
-        return self.load(name, _doc_class("table", "LookupTable"), secret=secret, create=create)
+        return cast("LookupTable", self.load(name, _doc_class("table", "LookupTable"), secret=secret,
+                                             create=create))
 
     def add(self, doc: Document, path: StrPath | None = None, *, secret: bool = False) -> None:
         """Include a document loaded elsewhere. It is checked against ``doc.source`` when

@@ -1,45 +1,35 @@
 """The ``pfedit`` command: argument parsing, output and exit codes only.
 
-All meaning lives in :mod:`postfix_conf`; this module maps its answers and its
-exceptions to text and exit codes in one place, so no user error shows a traceback
-(and Typer is told never to print local variables, which could hold secrets).
+All meaning lives in :mod:`postfix_conf`. Typer's pretty tracebacks are off: an
+unexpected error prints one line (with ``PFEDIT_DEBUG=1`` the traceback), so no
+local variable that could hold a password is ever shown.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from postfix_conf import MainCf, PostfixConfError
+from postfix_conf import PostfixConfError
 
-from . import __version__
+from . import __version__, apply, params, services
 
 app = typer.Typer(
     no_args_is_help=True,
+    pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
     help="Lossless, idempotent, safe editing of Postfix configuration.",
 )
-
-ConfigDir = Annotated[
-    Path | None,
-    typer.Option("--config-dir", "-c", help="Postfix config dir (default: $MAIL_CONFIG, else /etc/postfix)."),
-]
-
-
-def config_dir(value: Path | None) -> Path:
-    if value is not None:
-        return value
-    return Path(os.environ.get("MAIL_CONFIG") or "/etc/postfix")
-
-
-def fail(message: str, code: int = 1) -> typer.Exit:
-    typer.echo(f"pfedit: error: {message}", err=True)
-    return typer.Exit(code)
+app.command()(params.show)
+app.command()(params.get)
+app.command("set")(params.set_)
+app.command()(params.unset)
+app.add_typer(apply.app, name="apply")
+app.add_typer(services.app, name="service")
 
 
 def version_callback(value: bool) -> None:
@@ -56,33 +46,14 @@ def root(
     """Edit main.cf, master.cf and lookup tables without losing a byte."""
 
 
-@app.command()
-def show(names: Annotated[list[str] | None, typer.Argument(help="Parameter names (default: all).")] = None,
-         config: ConfigDir = None) -> None:
-    """Print parameters set in main.cf as Postfix reads them, then its diagnostics."""
-    path = config_dir(config) / "main.cf"
-    try:
-        doc = MainCf.read(path)
-    except OSError as exc:
-        raise fail(f"{path}: {exc.strerror or exc}") from None
-    params = doc.parameters()
-    wanted = names or sorted(params)
-    missing = False
-    for name in wanted:
-        if name in params:
-            typer.echo(f"{name} = {params[name]}" if params[name] else f"{name} =")
-        else:
-            typer.echo(f"pfedit: {name}: not set in {path}", err=True)
-            missing = True
-    for diag in doc.diagnostics:
-        typer.echo(f"{path}, line {diag.line}: {diag.severity}: {diag.message}", err=True)
-    if missing:
-        raise typer.Exit(1)
-
-
 def main() -> None:
     try:
         app()
-    except PostfixConfError as exc:  # pragma: no cover - commands map their own errors
+    except PostfixConfError as exc:
         typer.echo(f"pfedit: error: {exc}", err=True)
+        sys.exit(1)
+    except Exception as exc:  # never a traceback (it could show secrets) unless asked for
+        if os.environ.get("PFEDIT_DEBUG") == "1":
+            raise
+        typer.echo(f"pfedit: internal error: {type(exc).__name__} (set PFEDIT_DEBUG=1 for details)", err=True)
         sys.exit(1)

@@ -1,0 +1,105 @@
+"""``pfedit show|get|set|unset``: everyday main.cf parameter commands."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from postfix_conf import ConfigDir, MainCf, PostfixConfError
+
+from .common import (
+    BackupOption,
+    ConfigDirOption,
+    DiffOption,
+    DryRunOption,
+    Exit,
+    JsonOption,
+    config_dir,
+    die,
+    print_json,
+)
+
+
+def _read(config: ConfigDirOption) -> MainCf:
+    path = config_dir(config) / "main.cf"
+    try:
+        return MainCf.read(path)
+    except OSError as exc:
+        die(f"{path}: {exc.strerror or exc}")
+
+
+def _print_diagnostics(doc: MainCf) -> None:
+    for d in doc.diagnostics:
+        if d.severity != "info":
+            typer.echo(f"{doc.path}, line {d.line}: {d.severity}: {d.message}", err=True)
+
+
+def show(names: Annotated[list[str] | None, typer.Argument(help="Parameter names (default: all set).")] = None,
+         config: ConfigDirOption = None, json: JsonOption = False) -> None:
+    """Print the parameters set in main.cf, as Postfix reads them."""
+    doc = _read(config)
+    params = doc.parameters()
+    wanted = names or sorted(params)
+    missing = [n for n in wanted if n not in params]
+    if json:
+        print_json({"parameters": {n: params[n] for n in wanted if n in params}, "missing": missing,
+                    "diagnostics": [vars_of(d) for d in doc.diagnostics]})
+    else:
+        for name in wanted:
+            if name in params:
+                typer.echo(f"{name} = {params[name]}" if params[name] else f"{name} =")
+        for name in missing:
+            typer.echo(f"pfedit: {name}: not set in {doc.path}", err=True)
+        _print_diagnostics(doc)
+    if missing:
+        raise typer.Exit(int(Exit.ERROR))
+
+
+def vars_of(d: object) -> dict[str, object]:
+    return {k: getattr(d, k) for k in ("line", "severity", "code", "message")}
+
+
+def get(name: Annotated[str, typer.Argument(help="Parameter name.")], config: ConfigDirOption = None) -> None:
+    """Print one parameter's value (exit 1 when it is not set)."""
+    value = _read(config).get(name)
+    if value is None:
+        raise typer.Exit(int(Exit.ERROR))
+    typer.echo(value)
+
+
+def _edit(config: ConfigDirOption, dry_run: bool, diff: bool, backup: bool, action: str,
+          names: list[str], apply: object) -> None:
+    cdir = ConfigDir(config_dir(config))
+    try:
+        with cdir.transaction(backup=backup) as tx:
+            doc = tx.main_cf()
+            changed = [n for n in names if apply(doc, n)]  # type: ignore[operator]
+            if diff or dry_run:
+                typer.echo(doc.diff(), nl=False)
+            if dry_run:
+                tx.discard()
+    except PostfixConfError as exc:
+        die(str(exc))
+    verb = "would " + action if dry_run else action
+    typer.echo(f"{verb}: {', '.join(changed)}" if changed else "already up to date", err=True)
+
+
+def set_(assignments: Annotated[list[str], typer.Argument(help="NAME=VALUE pairs.", metavar="NAME=VALUE...")],
+         config: ConfigDirOption = None, dry_run: DryRunOption = False, diff: DiffOption = False,
+         backup: BackupOption = False) -> None:
+    """Set parameters in main.cf (each only if different; nothing else changes)."""
+    pairs: dict[str, str] = {}
+    for item in assignments:
+        name, sep, value = item.partition("=")
+        if not sep:
+            die(f"expected NAME=VALUE, got {item!r}", Exit.USAGE)
+        pairs[name.strip()] = value
+    _edit(config, dry_run, diff, backup, "set", list(pairs), lambda doc, n: doc.set(n, pairs[n]))
+
+
+def unset(names: Annotated[list[str], typer.Argument(help="Parameter names.")],
+          config: ConfigDirOption = None, dry_run: DryRunOption = False, diff: DiffOption = False,
+          backup: BackupOption = False) -> None:
+    """Remove parameters from main.cf (comment lines inside them stay)."""
+    _edit(config, dry_run, diff, backup, "removed", names, lambda doc, n: doc.delete(n))

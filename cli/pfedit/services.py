@@ -1,0 +1,33 @@
+"""``pfedit service list``: master.cf services as Postfix reads them."""
+
+from __future__ import annotations
+
+import typer
+
+from postfix_conf.master_cf import MasterCf
+
+from .common import ConfigDirOption, JsonOption, config_dir, die, print_json
+
+app = typer.Typer(no_args_is_help=True, help="Inspect master.cf services.")
+
+
+@app.command("list")
+def list_services(config: ConfigDirOption = None, json: JsonOption = False) -> None:
+    """List the active services: name/type, fields, and -o options."""
+    path = config_dir(config) / "master.cf"
+    try:
+        doc = MasterCf.read(path)
+    except OSError as exc:
+        die(f"{path}: {exc.strerror or exc}")
+    services = doc.services()
+    if json:
+        print_json({"services": [{"name": s.name, "type": s.type, "line": s.line, "fields": s.fields,
+                                  "options": dict(s.options)} for s in services]})
+    else:
+        for s in services:
+            f = s.fields
+            typer.echo(f"{s.name}/{s.type}  {f['private']} {f['unprivileged']} {f['chroot']} {f['wakeup']} "
+                       f"{f['process_limit']}  {s.command_line}")
+    for d in doc.diagnostics:
+        if d.severity != "info":
+            typer.echo(f"{path}, line {d.line}: {d.severity}: {d.message}", err=True)
