@@ -6,10 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pfedit.main import app
 from typer.testing import CliRunner
 
 import postfix_conf
+from pfedit.main import app
 
 from .conftest import EXAMPLES
 
