@@ -1,55 +1,48 @@
-"""`make demo`: a parse/edit round on the shipped example config dir.
+"""`make demo`: the headline job on a copy of the shipped example config dir.
 
-Copies ``examples/etc-postfix`` to ``demo/etc-postfix`` (a fresh copy each run),
-points it at an authenticated relay on the submission port, shows the diff, then
-runs the same edits again to show that nothing changes the second time.
+Copies ``examples/etc-postfix`` to ``demo/etc-postfix`` (fresh each run) and runs
+``pfedit apply relay-auth`` on it twice, as a user behind port-25 blocking would:
+first with ``--diff`` (the password map's password is masked), then again to show
+that a second run finds nothing to do. The demo password is read from a 0600 file,
+never from the command line.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
-from postfix_conf import MainCf
-
 HERE = Path(__file__).resolve().parent
-TARGET = HERE.parent / "demo" / "etc-postfix"
-
-RELAY = {
-    "relayhost": "[msa.example.jp]:587",
-    "smtp_sasl_auth_enable": "yes",
-    "smtp_sasl_password_maps": f"hash:{TARGET}/sasl_passwd",
-    "smtp_sasl_security_options": "noanonymous",
-    "smtp_sasl_tls_security_options": "noanonymous",
-    "smtp_tls_security_level": "encrypt",
-}
+DEMO = HERE.parent / "demo"
+TARGET = DEMO / "etc-postfix"
 
 
-def apply(path: Path) -> bool:
-    doc = MainCf.read(path)
-    changed = [name for name, value in RELAY.items() if doc.set(name, value)]
-    if changed:
-        sys.stdout.write(doc.diff(fromfile=f"a/{path.name}", tofile=f"b/{path.name}"))
-        doc.write(path)
-        print(f"\n{path}: set {', '.join(changed)}")
-    else:
-        print(f"{path}: already up to date")
-    return bool(changed)
+def pfedit(*args: str) -> int:
+    cmd = [sys.executable, "-m", "pfedit", *args]
+    shown = ["pfedit", *args]
+    print("$ " + " ".join(a if " " not in a else repr(a) for a in shown), flush=True)
+    return subprocess.run(cmd, check=False).returncode
 
 
 def main() -> int:
-    if TARGET.exists():
-        shutil.rmtree(TARGET)
+    if DEMO.exists():
+        shutil.rmtree(DEMO)
     shutil.copytree(HERE / "etc-postfix", TARGET)
-    main_cf = TARGET / "main.cf"
-    before = MainCf.read(main_cf)
-    print(f"== {main_cf}: {len(before.parameters())} parameters, "
-          f"{len(before.diagnostics)} diagnostics, {len(before.to_bytes())} bytes round-tripped exactly")
-    print("== first run")
-    apply(main_cf)
-    print("== second run")
-    return 1 if apply(main_cf) else 0
+    password = DEMO / "relay-password"
+    password.touch(mode=0o600)
+    password.write_text("demo-password-not-real\n")
+    common = ["apply", "relay-auth", "--config-dir", str(TARGET), "--relayhost", "[msa.example.jp]:587",
+              "--username", "home-server@example.jp", "--password-file", str(password), "--submission"]
+    print("== first run: relay through the provider's submission port with SMTP AUTH\n", flush=True)
+    if pfedit(*common, "--diff") != 0:
+        return 1
+    print("\n== second run: nothing left to do\n", flush=True)
+    if pfedit(*common) != 0:
+        return 1
+    print(f"\nThe edited files are in {TARGET}", flush=True)
+    return 0
 
 
 if __name__ == "__main__":

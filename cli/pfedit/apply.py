@@ -74,11 +74,12 @@ def relay_auth(
         plan = plan_relay_auth(cdir, params, default_map_type=default_type)
         for w in plan.warnings:
             warn(mask(w, [password]))
-        if diff or dry_run or check:
-            typer.echo(mask(plan.diff(), [password]), nl=False)
+        shown_diff = mask(plan.diff(), [password]) if diff or dry_run or check else None
+        if shown_diff is not None and not json:
+            typer.echo(shown_diff, nl=False)
         if dry_run or check:
             if json:
-                print_json(plan.to_json())
+                print_json(plan.to_json() | {"diff": shown_diff})
             elif not plan.changed:
                 typer.echo("already up to date", err=True)
             else:
@@ -97,7 +98,7 @@ def relay_auth(
     except PostfixConfError as exc:
         die(mask(str(exc), [password]))
     if json:
-        print_json(plan.to_json() | {"written": list(result.written), "backups": result.backups,
+        print_json(plan.to_json() | {"diff": shown_diff, "written": list(result.written), "backups": result.backups,
                                      "postmap": result.postmap_ran, "reloaded": result.reloaded,
                                      "messages": result.messages})
         return

@@ -154,6 +154,7 @@ def plan_relay_auth(config_dir: str | os.PathLike[str], params: RelayAuth, *,
     if not destinations:
         raise InvalidValueError("relayhost is empty; give the provider's relay, e.g. [msa.example.jp]:587")
     wrapper = _wants_wrapper(params)
+    config_dir = Path(os.path.abspath(config_dir))  # map paths in main.cf must be absolute
     cdir = ConfigDir(config_dir)
     tx = cdir.transaction()
     main = tx.main_cf()
@@ -162,9 +163,7 @@ def plan_relay_auth(config_dir: str | os.PathLike[str], params: RelayAuth, *,
     if existing is not None:
         map_type, map_path = existing
     else:
-        map_path = Path(params.password_map) if params.password_map else cdir.path / "sasl_passwd"
-        if not map_path.is_absolute():
-            map_path = Path(os.path.abspath(cdir.path / map_path))
+        map_path = Path(os.path.abspath(params.password_map or cdir.path / "sasl_passwd"))
         map_type = params.map_type or default_map_type or "hash"
     if map_type not in FILE_MAP_TYPES:
         raise RecipeError(f"map type {map_type!r} is not a postmap file type ({', '.join(sorted(FILE_MAP_TYPES))})")
