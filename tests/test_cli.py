@@ -24,7 +24,7 @@ runner = CliRunner()
 def commands() -> list[tuple[str, Any]]:
     """(name, command) for every leaf command; Typer's groups have a ``commands`` dict."""
     root: Any = typer.main.get_command(app)
-    out = []
+    out: list[tuple[str, Any]] = []
     for name, cmd in root.commands.items():
         if hasattr(cmd, "commands"):
             out.extend((f"{name} {sub}", c) for sub, c in cmd.commands.items())
