@@ -38,6 +38,8 @@ from .files import (
 )
 from .main_cf import MainCf, Parameter
 from .master_cf import MasterCf, Service
+from .table import Entry as TableEntry
+from .table import LookupTable, fold_key, split_credentials
 
 __all__ = [
     "AmbiguousEditError",
@@ -55,6 +57,7 @@ __all__ = [
     "InvalidNameError",
     "InvalidValueError",
     "LockTimeoutError",
+    "LookupTable",
     "MainCf",
     "MalformedEntryError",
     "MasterCf",
@@ -66,14 +69,17 @@ __all__ = [
     "PostfixConfError",
     "ReadOnlyFileSystemError",
     "Service",
+    "TableEntry",
     "Transaction",
     "TransactionError",
     "TransactionResult",
     "WriteResult",
     "edit_file",
     "ensure_private",
+    "fold_key",
     "read_file",
     "secure_compiled_map",
+    "split_credentials",
     "write_atomic",
     "write_document",
 ]

@@ -1,0 +1,144 @@
+"""Lookup tables named in parameter values: which files they are, whether they are fresh.
+
+A ``type:/path`` table of a postmap type is read from a compiled file next to its
+source (``hash``/``btree``: ``.db``, ``lmdb``: ``.lmdb``, ``cdb``: ``.cdb``,
+``dbm``/``sdbm``: ``.dir`` + ``.pag``); ``texthash`` reads the source itself.
+``proxy:`` is transparent. Relative paths (relative to the queue directory at run
+time) and other table types are left alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..master_cf import Service
+from .context import Config, split_list
+from .expansion import ExpandError
+from .findings import Finding, make
+
+COMPILED = {"hash": (".db",), "btree": (".db",), "lmdb": (".lmdb",), "cdb": (".cdb",), "dbm": (".dir", ".pag"),
+            "sdbm": (".dir", ".pag")}
+FILE_TYPES = frozenset({*COMPILED, "texthash"})
+_ALIAS_PARAMS = frozenset({"alias_maps", "alias_database"})
+_NOT_SOURCES = ("_cache_database", "_cache_map")  # caches Postfix creates itself, no source file
+
+
+@dataclass(frozen=True, slots=True)
+class MapRef:
+    """One table in one parameter value."""
+
+    spec: str  # as written after $expansion, e.g. "hash:/etc/postfix/sasl_passwd"
+    kind: str  # the table type, proxy: removed
+    name: str  # path or table name
+    param: str
+    file: str  # where the parameter is set
+    line: int | None
+    service: Service | None
+
+    @property
+    def is_file(self) -> bool:
+        return self.kind in FILE_TYPES and self.name.startswith("/")
+
+    def compiled(self) -> list[Path]:
+        return [Path(self.name + s) for s in COMPILED.get(self.kind, ())]
+
+    def tool(self) -> str:
+        return "postalias" if self.param in _ALIAS_PARAMS else "postmap"
+
+
+def table_specs(value: str) -> list[tuple[str, str, str]]:
+    """(spec, type, name) of each ``type:name`` element of a list value (``proxy:`` removed)."""
+    out = []
+    for token in split_list(value):
+        kind, sep, name = token.partition(":")
+        while sep and kind == "proxy":
+            kind, sep, name = name.partition(":")
+        if sep and kind and kind.replace("_", "").isalnum():
+            out.append((token, kind, name))
+    return out
+
+
+def maps_of(cfg: Config, param: str, service: Service | None = None) -> list[MapRef]:
+    """The tables of one parameter as the daemon of ``service`` sees it."""
+    raw = cfg.raw(param, service)
+    if raw is None:
+        return []
+    try:
+        value = cfg.expand(raw, service)
+    except ExpandError:
+        value = raw
+    file, line = cfg.where(param, service)
+    return [MapRef(spec, kind, name, param, file, line, service if file == cfg.master_path else None)
+            for spec, kind, name in table_specs(value)]
+
+
+def all_maps(cfg: Config) -> Iterator[MapRef]:
+    """Every file table named in main.cf and in master.cf ``-o`` options (each file once)."""
+    seen: set[str] = set()
+    names = list(cfg.main.parameters()) if cfg.main is not None else []
+    for name in names:
+        for ref in maps_of(cfg, name):
+            if ref.is_file and ref.name not in seen:
+                seen.add(ref.name)
+                yield ref
+    for service in cfg.services():
+        for name in service.options:
+            for ref in maps_of(cfg, name, service):
+                if ref.is_file and ref.name not in seen:
+                    seen.add(ref.name)
+                    yield ref
+
+
+def _mtime(path: Path) -> float | None:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return None
+
+
+def freshness(ref: MapRef, *, missing_code: str | None) -> Iterator[Finding]:
+    """compiled-map-missing/-stale for a file table; ``missing_code`` when neither file exists."""
+    if not ref.is_file:
+        return
+    source = _mtime(Path(ref.name))
+    compiled = [_mtime(p) for p in ref.compiled()]
+    rebuild = f"{ref.tool()} {ref.kind}:{ref.name}"
+    if source is None:
+        if missing_code and (not compiled or None in compiled) and not ref.param.endswith(_NOT_SOURCES):
+            yield make(missing_code, ref.file, ref.line,
+                       f"{ref.param}: {ref.spec} does not exist"
+                       + (" (neither the source nor the compiled file)" if compiled else ""),
+                       f"create {ref.name} (mode 0600 for credentials) and run: {rebuild}" if compiled
+                       else f"create {ref.name}")
+        return
+    if not compiled:
+        return
+    if None in compiled:
+        yield make("compiled-map-missing", ref.file, ref.line,
+                   f"{ref.param}: {ref.name} exists but {ref.compiled()[0]} does not: Postfix reads only the "
+                   "compiled file ('open database ...: No such file or directory')", f"run: {rebuild}")
+    elif min(c for c in compiled if c is not None) < source:
+        yield make("compiled-map-stale", ref.file, ref.line,
+                   f"{ref.param}: {ref.compiled()[0]} is older than {ref.name}: Postfix still uses the old "
+                   "entries", f"run: {rebuild}")
+
+
+def permissions(ref: MapRef) -> Iterator[Finding]:
+    """password-map-readable / -owner for the source and compiled files of a credentials table."""
+    if not ref.is_file:
+        return
+    for path in [Path(ref.name), *ref.compiled()]:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        if st.st_mode & 0o077:
+            yield make("password-map-readable", str(path), None,
+                       f"{path} holds SASL passwords and has mode {st.st_mode & 0o7777:04o}: other local users "
+                       "can read or change it", f"chmod 0600 {path}")
+        if st.st_uid != 0:
+            yield make("password-map-owner", str(path), None,
+                       f"{path} holds SASL passwords and is owned by uid {st.st_uid}, not root",
+                       f"chown root:root {path}")

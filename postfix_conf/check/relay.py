@@ -1,0 +1,310 @@
+"""Relay correctness: will smtp(8) reach the relayhost, speak TLS to it and log in?
+
+Everything here is checked when smtp(8) delivers, never by ``postfix check`` (spec
+8.4): a malformed relayhost is fatal for the delivery agent, a port-465 relay needs
+wrapper mode, the password map key must match the relayhost as written (spec 7.1),
+and the SASL security options decide which mechanisms may be used.
+
+The client context is the ``default_transport`` service (``smtp/unix``) with its
+``-o`` options; other ``smtp`` services that override SASL/TLS/relayhost settings
+are checked too, each on its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, field
+
+from ..master_cf import Service
+from ..relayhost import Destination, RelayhostError, implicit_tls, parse_relayhost, sasl_lookup_keys
+from ..table import LookupTable, fold_key
+from .context import Config, command_name, service_label, split_list, unbrace
+from .findings import Finding, make
+from .maps import MapRef, freshness, maps_of, permissions
+
+MANDATORY_TLS = frozenset({"encrypt", "dane-only", "fingerprint", "verify", "secure"})
+VERIFIED_TLS = frozenset({"dane-only", "fingerprint", "verify", "secure"})
+SASL_OPTIONS = frozenset({"noplaintext", "noactive", "nodictionary", "noanonymous", "mutual_auth",
+                          "forward_secrecy", "mutual-auth", "forward-secrecy"})
+MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSSAPI", "GSS-SPNEGO", "GS2-KRB5",
+                        "GS2-IAKERB", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-224", "SCRAM-SHA-256",
+                        "SCRAM-SHA-256-PLUS", "SCRAM-SHA-384", "SCRAM-SHA-512", "SCRAM-SHA-512-PLUS", "XOAUTH2",
+                        "OAUTHBEARER", "ANONYMOUS", "EXTERNAL", "OTP", "SRP", "PASSDSS-3DES-1", "KERBEROS_V4"})
+_CLIENT_OPTIONS = ("smtp_sasl_", "smtp_tls_", "relayhost", "smtp_use_tls", "smtp_enforce_tls")
+_PLUGIN_HINTS = ("lib", ".so", "sasl", "plugin", "cyrus", "auxprop", "saslauthd")
+_SET_RELAY = "pfedit apply relay-auth --relayhost '{dest}' --username USER --password-file FILE"
+
+
+def client_contexts(cfg: Config) -> list[Service | None]:
+    """The default transport's service, then other smtp(8) services with their own client settings."""
+    transport = cfg.value("default_transport").strip().partition(":")[0] or "smtp"
+    base = next((s for s in cfg.services() if s.key == (transport, "unix")), None)
+    out: list[Service | None] = [base]
+    for s in cfg.services():
+        if s is not base and command_name(s) == "smtp" and any(k.startswith(_CLIENT_OPTIONS) for k in s.options):
+            out.append(s)
+    return out
+
+
+def tls_level(cfg: Config, service: Service | None) -> str:
+    """smtp_tls_security_level, or what the legacy booleans mean when it is empty."""
+    level = cfg.value("smtp_tls_security_level", service).strip()
+    if level:
+        return level
+    if cfg.boolean("smtp_enforce_tls", service):
+        return "encrypt"
+    return "may" if cfg.boolean("smtp_use_tls", service) else "none"
+
+
+@dataclass
+class _Tables:
+    """The password maps of one context, readable or not."""
+
+    refs: list[MapRef]
+    tables: list[tuple[MapRef, LookupTable | dict[str, str] | None]] = field(default_factory=list)
+
+    @property
+    def known(self) -> bool:
+        return all(t is not None for _, t in self.tables)
+
+    def get(self, key: str) -> tuple[MapRef, str, int | None] | None:
+        for ref, table in self.tables:
+            if isinstance(table, LookupTable):
+                value = table.get(key)
+                if value is not None:
+                    return ref, value, table.definitions(key)[0].line
+            elif table is not None:
+                found = table.get("*") if "*" in table else table.get(fold_key(key))
+                if found is not None:
+                    return ref, found, None
+        return None
+
+    def all_keys(self) -> list[str]:
+        out: list[str] = []
+        for _, table in self.tables:
+            if isinstance(table, LookupTable):
+                out.extend(table.entries())
+            elif table is not None:
+                out.extend(k for k in table if k != "*")
+        return out
+
+
+def _load_tables(cfg: Config, service: Service | None) -> tuple[_Tables, list[Finding]]:
+    refs = maps_of(cfg, "smtp_sasl_password_maps", service)
+    found = _Tables(refs)
+    findings: list[Finding] = []
+    for ref in refs:
+        table: LookupTable | dict[str, str] | None = None
+        if ref.kind == "static":
+            table = {"*": unbrace(ref.name)}
+        elif ref.kind == "inline":
+            table = {fold_key(k.strip()): v.strip() for k, _, v in
+                     (item.partition("=") for item in split_list(unbrace(ref.name)))}
+        elif ref.is_file:
+            try:
+                table = LookupTable.read(ref.name)
+            except OSError:
+                table = None
+        if ref.kind in ("static", "inline"):
+            findings.append(make("password-in-main-cf", ref.file, ref.line,
+                                 f"smtp_sasl_password_maps uses a {ref.kind}: table: the credentials are in "
+                                 f"{'master.cf' if ref.service else 'main.cf'}, which every local user can read",
+                                 "move them to a 0600 file: " + _SET_RELAY.format(dest="[RELAY]:587")))
+        if isinstance(table, LookupTable):
+            for value in table.entries().values():
+                cfg.secrets.add(value)
+                cfg.secrets.add(value.partition(":")[2])
+            for d in table.diagnostics:
+                findings.append(Finding(f"table-{d.code}", d.severity, ref.name, d.line, d.message,
+                                        f"edit {ref.name}, then run: postmap {ref.kind}:{ref.name}"))
+        elif isinstance(table, dict):
+            for value in table.values():
+                cfg.secrets.update({value, value.partition(":")[2]})
+        found.tables.append((ref, table))
+        findings.extend(freshness(ref, missing_code="password-map-missing"))
+        findings.extend(permissions(ref))
+    return found, findings
+
+
+def _host_of(key: str) -> str:
+    host = key[1:].partition("]")[0] if key.startswith("[") else key.rpartition(":")[0] or key
+    return host.lower()
+
+
+def check_relay(cfg: Config) -> Iterator[Finding]:
+    seen_tables: set[tuple[str, str, int | None, str]] = set()
+    for n, service in enumerate(client_contexts(cfg)):
+        yield from _check_context(cfg, service, seen_tables, default_transport=n == 0)
+
+
+def _check_context(cfg: Config, service: Service | None, seen_tables: set[tuple[str, str, int | None, str]],
+                   default_transport: bool) -> Iterator[Finding]:
+    """One smtp(8) service. relayhost only concerns the default transport: other smtp services
+    are reached through transport maps with their own next hops, which are not checked here."""
+    label = f"{service_label(service)}: " if service is not None and any(
+        k.startswith(_CLIENT_OPTIONS) for k in service.options) else ""
+    dests: list[Destination] = []
+    wrapper = cfg.boolean("smtp_tls_wrappermode", service) is True
+    level = tls_level(cfg, service)
+    if default_transport:
+        dests = yield from _relayhost(cfg, service, label, wrapper, level)
+    if cfg.boolean("smtp_sasl_auth_enable", service) is not True:
+        return
+    yield from _sasl_options(cfg, service, label, level, wrapper)
+    maps_file, maps_line = cfg.where("smtp_sasl_password_maps", service)
+    tables, table_findings = _load_tables(cfg, service)
+    for f in table_findings:
+        if (f.code, f.file, f.line, f.message) not in seen_tables:
+            seen_tables.add((f.code, f.file, f.line, f.message))
+            yield f
+    if not tables.refs:
+        a_file, a_line = cfg.where("smtp_sasl_auth_enable", service)
+        yield make("sasl-no-password-map", a_file, a_line,
+                   f"{label}smtp_sasl_auth_enable = yes but smtp_sasl_password_maps is empty: smtp(8) finds no "
+                   "credentials and sends mail without logging in (the relay refuses it)",
+                   _SET_RELAY.format(dest=dests[0].text if dests else "[smtp.example.com]:587"))
+        return
+    if not tables.known or not dests or cfg.boolean("smtp_sender_dependent_authentication", service):
+        return
+    for dest in dests:
+        yield from _credentials(cfg, label, dest, tables, maps_file, maps_line)
+
+
+def _relayhost(cfg: Config, service: Service | None, label: str, wrapper: bool,
+               level: str) -> Generator[Finding, None, list[Destination]]:
+    rh_file, rh_line = cfg.where("relayhost", service)
+    relayhost = cfg.value("relayhost", service).strip()
+    dests: list[Destination] = []
+    try:
+        dests = parse_relayhost(relayhost)
+    except RelayhostError as exc:
+        yield make("relayhost-invalid", rh_file, rh_line, f"{label}relayhost: {exc}; smtp(8) stops with "
+                   "'fatal:' on every delivery and mail stays in the queue",
+                   "pfedit set relayhost='[smtp.example.com]:587' (brackets: no MX lookup)")
+    yield from _relayhost_forms(cfg, label, relayhost, dests, rh_file, rh_line)
+    w_file, w_line = cfg.where("smtp_tls_wrappermode", service)
+    smtps = [d for d in dests if implicit_tls(d)]
+    if smtps:
+        missing = ([] if wrapper else ["smtp_tls_wrappermode = yes"]) + (
+            [] if level in MANDATORY_TLS else ["smtp_tls_security_level = encrypt"])
+        if missing:
+            yield make("relay-smtps-settings", rh_file, rh_line,
+                       f"{label}relayhost {smtps[0].text} is port 465 (TLS from the first byte) but "
+                       f"{' and '.join(missing)} {'is' if len(missing) == 1 else 'are'} not set: smtp(8) speaks "
+                       "plain SMTP to it and the delivery hangs or fails",
+                       "pfedit set " + " ".join(m.replace(" = ", "=") for m in missing))
+    if wrapper and (not dests or any(not implicit_tls(d) for d in dests)):
+        what = (f"relayhost {next(d.text for d in dests if not implicit_tls(d))} is not port 465" if dests
+                else "there is no relayhost, so it applies to every destination's port 25")
+        yield make("wrappermode-starttls-port", w_file, w_line,
+                   f"{label}smtp_tls_wrappermode = yes but {what}: the TLS handshake meets a plain SMTP greeting "
+                   "and every delivery fails", "pfedit unset smtp_tls_wrappermode (port 587 and 25 use STARTTLS)"
+                   if service is None or "smtp_tls_wrappermode" not in service.options
+                   else f"remove -o smtp_tls_wrappermode=yes from {service_label(service)}")
+    return dests
+
+
+def _relayhost_forms(cfg: Config, label: str, value: str, dests: list[Destination], file: str,
+                     line: int | None) -> Iterator[Finding]:
+    if len(dests) > 1 and cfg.postfix_version < (3, 5):
+        version = ".".join(map(str, cfg.postfix_version))
+        yield make("relayhost-list-unsupported", file, line,
+                   f"{label}relayhost lists {len(dests)} destinations; Postfix {version} reads the whole value as "
+                   "one host name (lists need Postfix 3.5 or later)",
+                   f"pfedit set relayhost='{dests[0].text}' (and smtp_fallback_relay for the others)")
+    if len(dests) > 0 and (value.startswith(",") or value.endswith(",") or ",," in value.replace(" ", "")):
+        yield make("relayhost-empty-element", file, line, f"{label}relayhost {value!r} has an empty list element "
+                   "(Postfix skips it)", "pfedit set relayhost='" + ", ".join(d.text for d in dests) + "'")
+    for d in dests:
+        port = d.text.rpartition(":")[2]
+        if d.mx_lookup and d.is_ip:
+            yield make("relayhost-unbracketed-ip", file, line,
+                       f"{label}relayhost {d.text}: an IP address without brackets is taken as a mail domain",
+                       f"pfedit set relayhost='[{d.host}]" + (f":{port}'" if ":" in d.text else "'"))
+        elif d.mx_lookup and d.port != 25:
+            yield make("relayhost-mx-lookup", file, line,
+                       f"{label}relayhost {d.text}: without brackets smtp(8) looks up the MX records of {d.host} "
+                       f"and connects to the mail exchangers on port {d.port}, not to {d.host} itself",
+                       f"pfedit set relayhost='[{d.host}]:{port}' (and use the same key in the password map)")
+
+
+def _sasl_options(cfg: Config, service: Service | None, label: str, level: str, wrapper: bool) -> Iterator[Finding]:
+    lists = {name: cfg.words(name, service) for name in (
+        "smtp_sasl_security_options", "smtp_sasl_tls_security_options", "smtp_sasl_tls_verified_security_options")}
+    for name, words in lists.items():
+        bad = [w for w in words if w not in SASL_OPTIONS]
+        if bad:
+            file, line = cfg.where(name, service)
+            yield make("sasl-security-options-invalid", file, line,
+                       f"{label}{name} has the unknown word {bad[0]!r}: at AUTH time smtp(8) discards the whole "
+                       "setting ('bad per-session SASL security properties') and authentication fails",
+                       f"pfedit set {name}=noanonymous")
+    encrypted = wrapper or level in MANDATORY_TLS
+    if not encrypted:
+        plain = lists["smtp_sasl_security_options"]
+        file, line = cfg.where("smtp_tls_security_level", service)
+        if "noplaintext" not in plain:
+            yield make("sasl-password-cleartext", file, line,
+                       f"{label}smtp_sasl_auth_enable = yes with TLS level '{level}': when STARTTLS is missing "
+                       "or stripped, smtp(8) sends the password in clear text (smtp_sasl_security_options "
+                       "allows PLAIN/LOGIN on unencrypted sessions)", "pfedit set smtp_tls_security_level=encrypt")
+        else:
+            yield make("sasl-tls-not-enforced", file, line,
+                       f"{label}smtp_sasl_auth_enable = yes with TLS level '{level}': TLS is optional, so an "
+                       "attacker who strips STARTTLS makes the login fail or fall back to a weaker mechanism",
+                       "pfedit set smtp_tls_security_level=encrypt")
+    if level == "none" and not wrapper:
+        session = "smtp_sasl_security_options"  # no TLS at all
+    elif level in VERIFIED_TLS:
+        session = "smtp_sasl_tls_verified_security_options"
+    else:
+        session = "smtp_sasl_tls_security_options"
+    if "noplaintext" in lists[session]:
+        file, line = cfg.where(session, service)
+        yield make("sasl-noplaintext", file, line,
+                   f"{label}{session} = {', '.join(lists[session])}: 'noplaintext' forbids PLAIN and LOGIN"
+                   + (" even inside TLS" if session != "smtp_sasl_security_options" else "")
+                   + ", the only mechanisms most providers offer ('SASL authentication failed; ... No worthy "
+                   "mechs found')",
+                   "pfedit set smtp_sasl_security_options=noanonymous smtp_sasl_tls_security_options=noanonymous")
+    filt = cfg.words("smtp_sasl_mechanism_filter", service)
+    for word in filt:
+        mech = word.lstrip("!")
+        if mech.startswith("/") or ":" in mech or mech.upper() in MECHANISMS:
+            continue
+        file, line = cfg.where("smtp_sasl_mechanism_filter", service)
+        plugin = any(h in mech.lower() for h in _PLUGIN_HINTS)
+        yield make("sasl-mechanism-filter-plugin" if plugin else "sasl-mechanism-filter-unknown", file, line,
+                   f"{label}smtp_sasl_mechanism_filter: {mech!r} is "
+                   + ("a SASL plugin name, not a mechanism: the filter removes every mechanism the server offers"
+                      if plugin else "not a known SASL mechanism name"),
+                   "pfedit set 'smtp_sasl_mechanism_filter=plain, login'")
+
+
+def _credentials(cfg: Config, label: str, dest: Destination, tables: _Tables, file: str,
+                 line: int | None) -> Iterator[Finding]:
+    keys = sasl_lookup_keys(dest)
+    hits = {key: tables.get(key) for key in keys}
+    if not any(hits.values()):
+        near = sorted({k for k in tables.all_keys() if _host_of(k) == dest.host.lower()})
+        hint = f" (the map has {', '.join(near)}: keys must match the relayhost exactly)" if near else ""
+        if dest.mx_lookup and not dest.is_ip:
+            yield make("sasl-credentials-unverifiable", file, line,
+                       f"{label}no password map entry for {dest.text}{hint}; smtp(8) looks up MX hosts of "
+                       f"{dest.host}, and only an entry named after one of them could match",
+                       _SET_RELAY.format(dest=f"[{dest.host}]:{dest.port}"))
+        else:
+            tried = " or ".join(keys)
+            yield make("sasl-no-credentials", file, line,
+                       f"{label}no password map entry for {tried}{hint}: smtp(8) connects without logging in "
+                       "and the relay refuses the mail ('Relay access denied' / 'Authentication required')",
+                       _SET_RELAY.format(dest=dest.text))
+        return
+    if len(keys) == 2:
+        first, second = hits[keys[0]], hits[keys[1]]
+        if first is not None and second is not None and first[1] != second[1]:
+            yield make("sasl-shadowed-credentials", first[0].name, first[2],
+                       f"the entry for the bare host name {keys[0]} is looked up before {keys[1]} and has other "
+                       f"credentials: smtp(8) logs in to {dest.text} with those", f"remove the {keys[0]} line from "
+                       f"{first[0].name} (or give it the same credentials), then run: postmap "
+                       f"{first[0].kind}:{first[0].name}")

@@ -1,0 +1,261 @@
+"""Would smtpd relay a message from a stranger? Restriction lists evaluated like ``smtpd_check.c``.
+
+The question asked of every list is what happens to ``RCPT TO:<x@external.example>``
+from an unauthenticated client outside every trusted network, whose HELO name and
+sender address the client chooses freely. Each element of a list either permits
+(the list stops and passes), rejects (the message is refused), or does nothing.
+Elements whose answer depends on data we cannot see (a policy service, an LDAP
+table) are *doubts*: they may reject, so a list that passes only "unless" they do is
+reported as conditional. The relay is open when no list refuses the recipient:
+``smtpd_client_restrictions``, ``_helo_``, ``_sender_`` (evaluated at RCPT time with
+``smtpd_delay_reject = yes``), ``smtpd_relay_restrictions`` and
+``smtpd_recipient_restrictions``.
+
+smtpd also refuses to start unless the relay or the recipient list has a
+"working instance" of a destination check before any ``permit`` (``has_required()``).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ..master_cf import Service
+from ..table import LookupTable
+from .context import Config, split_list, unbrace
+
+Result = Literal["permit", "reject", "dunno"]
+REQUIRED = ("reject_unauth_destination", "defer_unauth_destination", "reject", "defer", "defer_if_permit",
+            "check_relay_domains")
+"""``has_required()``'s list: the wording of smtpd's fatal error."""
+_REJECTS = frozenset({"reject", "defer", "defer_if_permit", "reject_unauth_destination",
+                      "defer_unauth_destination", "check_relay_domains"})
+_NEEDS_RECIPIENT = frozenset({"reject_unauth_destination", "defer_unauth_destination", "check_relay_domains"})
+_ATTACKER_KEYED = ("check_sender_access", "check_helo_access", "check_sender_a_access", "check_sender_mx_access",
+                   "check_sender_ns_access", "check_helo_a_access", "check_helo_mx_access", "check_helo_ns_access")
+_FILE_TABLES = frozenset({"hash", "btree", "lmdb", "cdb", "texthash", "dbm", "sdbm"})
+STAGES = ("smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
+          "smtpd_relay_restrictions", "smtpd_recipient_restrictions")
+
+
+def _takes_argument(name: str) -> bool:
+    return (name.startswith("check_") or name == "sleep" or "_rbl_" in name or "rhsbl" in name
+            or name.startswith(("permit_dnswl", "permit_rhswl", "reject_rbl", "warn_if_reject_rbl")))
+
+
+@dataclass
+class Outcome:
+    result: Result
+    reason: str = ""  # the element that permitted or rejected
+    doubts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Verdict:
+    """``state``: open, conditional (open unless a doubt rejects), closed, or fatal (smtpd will not start)."""
+
+    state: Literal["open", "conditional", "closed", "fatal"]
+    stage: str = ""  # the list that decided (closed) or that permitted (open)
+    reason: str = ""
+    doubts: list[str] = field(default_factory=list)
+
+
+def _action(value: str) -> Result | None:
+    """What an access(5) table result does; None for anything we cannot classify."""
+    word = value.strip().split(" ", 1)[0].upper()
+    if word in ("OK", "RELAY", "PERMIT") or (word.isdigit() and word[:1] not in "45"):
+        return "permit"
+    if word in ("REJECT", "DEFER", "DEFER_IF_PERMIT", "DEFER_IF_REJECT") or word[:1] in ("4", "5"):
+        return "reject" if word != "DEFER_IF_REJECT" else "dunno"
+    if word == "DUNNO":
+        return "dunno"
+    return None
+
+
+def table_values(spec: str) -> list[str] | None:
+    """Every value of a ``static:``, ``inline:`` or readable postmap-source table; None if unknown."""
+    kind, _, name = spec.partition(":")
+    while kind == "proxy":
+        kind, _, name = name.partition(":")
+    if kind == "static":
+        return [unbrace(name)]
+    if kind == "inline":
+        return [item.partition("=")[2].strip() for item in split_list(unbrace(name))]
+    if kind in _FILE_TABLES and name.startswith("/") and os.path.isfile(name):
+        try:
+            return list(LookupTable.read(name).entries().values())
+        except OSError:
+            return None
+    return None
+
+
+class Evaluator:
+    """Restriction lists of one smtpd (a master.cf entry's ``-o`` applied over main.cf)."""
+
+    def __init__(self, cfg: Config, service: Service | None) -> None:
+        self.cfg = cfg
+        self.service = service
+        self.classes = set(cfg.words("smtpd_restriction_classes", service))
+        self.mynetworks_anyone = mynetworks_public(cfg, service) is not None
+        auth = cfg.boolean("smtpd_sasl_auth_enable", service)
+        opts = set(cfg.words("smtpd_sasl_security_options", service)) & set(
+            cfg.words("smtpd_sasl_tls_security_options", service))
+        self.sasl_anonymous = bool(auth) and "noanonymous" not in opts
+
+    def elements(self, name: str) -> list[str]:
+        return [unbrace(t) for t in self.cfg.words(name, self.service)]
+
+    def run(self, name: str, with_recipient: bool = True) -> Outcome:
+        return self._eval(self.elements(name), with_recipient, 0)
+
+    def _eval(self, items: list[str], with_recipient: bool, depth: int) -> Outcome:
+        doubts: list[str] = []
+        i = 0
+        while i < len(items):
+            item = items[i]
+            arg = items[i + 1] if i + 1 < len(items) and _takes_argument(item) else None
+            step = 2 if arg is not None else 1
+            if item == "warn_if_reject" and i + 1 < len(items):
+                nxt = items[i + 1]
+                step = 3 if i + 2 < len(items) and _takes_argument(nxt) else 2
+                if nxt == "permit":
+                    return Outcome("permit", "warn_if_reject permit", doubts)
+                i += step
+                continue
+            result, reason = self._element(item, arg, with_recipient, depth, doubts)
+            if result != "dunno":
+                return Outcome(result, reason, doubts)
+            i += step
+        return Outcome("dunno", "", doubts)
+
+    def _element(self, item: str, arg: str | None, with_recipient: bool, depth: int,
+                 doubts: list[str]) -> tuple[Result, str]:
+        if item == "permit":
+            return "permit", "permit"
+        if item in _REJECTS:
+            if item in _NEEDS_RECIPIENT and not with_recipient:
+                return "dunno", ""
+            return "reject", item
+        if item == "permit_mynetworks":
+            return ("permit", "permit_mynetworks") if self.mynetworks_anyone else ("dunno", "")
+        if item == "permit_sasl_authenticated":
+            if self.sasl_anonymous:
+                doubts.append("permit_sasl_authenticated (smtpd_sasl_security_options lacks noanonymous: "
+                              "any client may log in anonymously if the SASL server offers ANONYMOUS)")
+            return "dunno", ""
+        if item in self.classes and depth < 20:
+            sub = self._eval([unbrace(t) for t in self.cfg.words(item, self.service)], with_recipient, depth + 1)
+            doubts.extend(sub.doubts)
+            return sub.result, f"{item} ({sub.reason})" if sub.reason else item
+        if item.startswith("check_") and arg is not None:
+            return self._access(item, arg, doubts)
+        return "dunno", ""
+
+    def _access(self, item: str, table: str, doubts: list[str]) -> tuple[Result, str]:
+        if item == "check_policy_service":
+            doubts.append(f"check_policy_service {table}")
+            return "dunno", ""
+        values = table_values(table)
+        if values is None:
+            doubts.append(f"{item} {table}")
+            return "dunno", ""
+        actions = {_action(v) for v in values}
+        if table.startswith("static:"):
+            action = actions.pop()
+            if action is None:
+                doubts.append(f"{item} {table}")
+                return "dunno", ""
+            return action, f"{item} {table}"
+        if item in _ATTACKER_KEYED and "permit" in actions:
+            return "permit", (f"{item} {table} (a client that sends the matching "
+                              f"{'sender address' if 'sender' in item else 'HELO name'} gets OK)")
+        if None in actions or "reject" in actions:
+            doubts.append(f"{item} {table}")
+        return "dunno", ""
+
+
+def has_required(ev: Evaluator, items: list[str], depth: int = 0) -> bool:
+    """smtpd_check.c ``has_required()``: a destination check before any ``permit`` (classes followed)."""
+    i = 0
+    while i < len(items):
+        item = items[i]
+        if item == "warn_if_reject" and i + 1 < len(items):
+            i += 2
+            continue
+        if item == "permit":
+            return False
+        if item in REQUIRED:
+            return True
+        if item in ev.classes and depth < 20 and has_required(
+                ev, [unbrace(t) for t in ev.cfg.words(item, ev.service)], depth + 1):
+            return True
+        i += 1
+    return False
+
+
+def relay_verdict(cfg: Config, service: Service | None) -> Verdict:
+    """How this smtpd answers a stranger's RCPT TO an outside domain."""
+    ev = Evaluator(cfg, service)
+    relay_items = ev.elements("smtpd_relay_restrictions")
+    rcpt_items = ev.elements("smtpd_recipient_restrictions")
+    if not has_required(ev, relay_items) and not has_required(ev, rcpt_items):
+        return Verdict("fatal", "smtpd_relay_restrictions")
+    delayed = cfg.boolean("smtpd_delay_reject", service) is not False
+    doubts: list[str] = []
+    permitted = ("", "")
+    for stage in STAGES:
+        with_rcpt = delayed or stage in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
+        out = ev.run(stage, with_rcpt)
+        if out.result == "reject":
+            return Verdict("closed", stage, out.reason)
+        doubts.extend(out.doubts)
+        if stage == "smtpd_relay_restrictions" or (out.result == "permit" and not permitted[0]):
+            permitted = (stage, out.reason or "no element rejects")
+    if doubts:
+        return Verdict("conditional", permitted[0], permitted[1], doubts)
+    return Verdict("open", permitted[0], permitted[1])
+
+
+_LOCAL_NETS = [ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16", "172.16.0.0/12",
+    "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24",
+    "224.0.0.0/3", "::1/128", "::ffff:0:0/96", "fc00::/7", "fe80::/10", "2001:db8::/32", "ff00::/8")]
+
+
+def _network(token: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+    text = token
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        text = host + rest
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
+
+
+def _is_local(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    return any(net.version == loc.version and net.subnet_of(loc) for loc in _LOCAL_NETS)  # type: ignore[arg-type]
+
+
+def mynetworks_public(cfg: Config, service: Service | None) -> str | None:
+    """The mynetworks element that trusts (a large part of) the Internet, or None.
+
+    A network counts when its prefix is /8 or shorter for IPv4 (/16 for IPv6) and it
+    is not inside private, loopback, link-local or documentation space. Unset
+    ``mynetworks`` follows ``mynetworks_style``: ``class`` trusts whole class A/B/C
+    networks, which may be public (reported), ``subnet``/``host`` are not reported.
+    """
+    if not cfg.is_set("mynetworks", service):
+        style = cfg.value("mynetworks_style", service).strip()
+        return "mynetworks_style = class" if style == "class" else None
+    for token in split_list(cfg.value("mynetworks", service)):
+        if token.startswith("!"):
+            continue
+        net = _network(token)
+        if net is None or _is_local(net):
+            continue
+        if net.prefixlen <= (8 if net.version == 4 else 16):
+            return token
+    return None
