@@ -10,6 +10,7 @@ a HEAD line is its text up to the first of SP, TAB, CR, LF or ``=``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -243,28 +244,22 @@ class MainCf(Document):
 
     def delete(self, name: str) -> bool:
         """Remove every definition (interior comments stay, as with ``postconf -X``)."""
-        check_name(name)
-        matches = self._matches(name, allow_malformed=True)
-        if not matches:
-            return False
-        nodes = list(self._nodes)
-        for e in reversed(matches):
-            lines = split_lines(nodes[e.pos].raw)
-            kept = "".join(ln for ln in lines[1:] if is_trivia(line_body(ln)))
-            nodes[e.pos:e.pos + 1] = split_nodes(kept)
-        self._replace_nodes(nodes)
-        return True
+        return self._rewrite_lines(name, lambda ln: ln if is_trivia(line_body(ln)) else "")
 
     def comment_out(self, name: str) -> bool:
         """Prefix ``#`` to the HEAD and continuation lines of every definition (``postconf -#``)."""
+        return self._rewrite_lines(name, lambda ln: ln if is_trivia(line_body(ln)) else "#" + ln)
+
+    def _rewrite_lines(self, name: str, line_fn: Callable[[str], str]) -> bool:
+        """Map every physical line of every definition of ``name`` (broken ones included:
+        deleting or commenting out is how such a line gets repaired)."""
         check_name(name)
         matches = self._matches(name, allow_malformed=True)
         if not matches:
             return False
         nodes = list(self._nodes)
         for e in reversed(matches):
-            lines = split_lines(nodes[e.pos].raw)
-            out = "".join(ln if is_trivia(line_body(ln)) else "#" + ln for ln in lines)
+            out = "".join(line_fn(ln) for ln in split_lines(nodes[e.pos].raw))
             nodes[e.pos:e.pos + 1] = split_nodes(out)
         self._replace_nodes(nodes)
         return True
@@ -328,8 +323,12 @@ class MainCf(Document):
             j = i + 1
             while j < n and nodes[j].kind == "trivia" and _is_commented_continuation(nodes[j].raw):
                 j += 1
-            if j < n and nodes[j].kind == "orphan":
-                i = j  # enabling it would swallow the orphan chunk; not a safe candidate
+            k = j
+            while k < n and nodes[k].kind == "trivia":
+                k += 1
+            if k < n and nodes[k].kind == "orphan":
+                # A HEAD here would adopt the orphan (across any comment/blank lines).
+                i = j
                 continue
             blocks.append((i, j))
             i = j

@@ -243,6 +243,13 @@ def test_new_name_never_swallows_an_orphan() -> None:
     assert edited(data, "set", "relayhost", "r") == data + b"relayhost = r\n"
 
 
+def test_new_name_never_swallows_an_orphan_across_comments() -> None:
+    # Found by the stateful test: the orphan after an indented comment would be adopted.
+    data = b"#relayhost = old\n # indented\n x\n"
+    assert edited(data, "set", "relayhost", "r") == data + b"relayhost = r\n"
+    assert MainCf.parse(data).uncomment("relayhost") is False
+
+
 def test_new_name_never_splits_an_entry() -> None:
     # "#relayhost" here is interior trivia of mydestination: never an insertion point.
     data = b"mydestination = a,\n#relayhost = [x]\n  b\n"
