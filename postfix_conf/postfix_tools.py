@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,16 +49,26 @@ def find_tool(name: str) -> str | None:
 
 
 def run_tool(name: str, args: list[str], *, timeout: float = 60.0) -> ToolResult:
-    """Run a Postfix program; raise :class:`PostfixToolError` when it is not installed."""
+    """Run a Postfix program; raise :class:`PostfixToolError` when it is missing or hangs.
+
+    Output goes through temporary files, not pipes: ``postfix reload`` leaves a
+    background ``postsuper`` that would hold a pipe open after the command returned.
+    """
     path = find_tool(name)
     if path is None:
         raise PostfixToolError(f"{name} is not installed; run by hand: {name} {' '.join(args)}")
     env = {k: v for k, v in os.environ.items() if k != "MAIL_CONFIG"}
     env["LANG"] = "C"
-    proc = subprocess.run([path, *args], capture_output=True, env=env, timeout=timeout, check=False,
-                          stdin=subprocess.DEVNULL)
-    return ToolResult((path, *args), proc.returncode, proc.stdout.decode("utf-8", "replace"),
-                      proc.stderr.decode("utf-8", "replace"))
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.run([path, *args], stdout=out, stderr=err, env=env, timeout=timeout,
+                                  check=False, stdin=subprocess.DEVNULL)
+        except subprocess.TimeoutExpired:
+            raise PostfixToolError(f"{name} {' '.join(args)} did not finish within {timeout:.0f}s") from None
+        out.seek(0)
+        err.seek(0)
+        return ToolResult((path, *args), proc.returncode, out.read().decode("utf-8", "replace"),
+                          err.read().decode("utf-8", "replace"))
 
 
 def default_database_type(config_dir: Path) -> str | None:
@@ -123,6 +134,11 @@ def stage_and_validate(config_dir: Path, contents: dict[str, bytes], scratch: Pa
 
 def postfix_check(config_dir: Path) -> ToolResult:
     return run_tool("postfix", ["-c", str(config_dir), "check"])
+
+
+def postfix_status(config_dir: Path) -> ToolResult:
+    """Exit status 0 when the Postfix of this config dir is running."""
+    return run_tool("postfix", ["-c", str(config_dir), "status"])
 
 
 def postfix_reload(config_dir: Path) -> ToolResult:

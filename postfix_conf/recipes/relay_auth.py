@@ -250,15 +250,29 @@ def apply_relay_auth(plan: RelayAuthPlan, *, backup: bool = False, postmap: bool
         compiled = Path(str(plan.map_path) + COMPILED_SUFFIX[plan.map_type])
         if compiled.exists():
             secure_compiled_map(compiled, uid=0 if os.geteuid() == 0 else None)
-    if reload and (result.written or result.postmap_ran):
-        check = tools.postfix_check(plan.config_dir)
-        if not check.ok:
-            raise RecipeError(f"postfix check failed, not reloading: {check.stderr.strip() or check.stdout.strip()}")
-        done = tools.postfix_reload(plan.config_dir)
-        if not done.ok:
-            raise RecipeError(f"postfix reload failed: {done.stderr.strip() or done.stdout.strip()}")
-        result.reloaded = True
+    if not (result.written or result.postmap_ran):
+        return result
+    if not reload:
+        if result.written:
+            result.messages.append(f"a running Postfix needs: postfix -c {plan.config_dir} reload (or use --reload)")
+        return result
+    if not tools.postfix_status(plan.config_dir).ok:
+        result.messages.append("Postfix is not running; nothing to reload (the new settings apply when it starts)")
+        return result
+    check = tools.postfix_check(plan.config_dir)
+    if not check.ok:
+        raise RecipeError("the configuration was written, but postfix check failed, so Postfix was not "
+                          f"reloaded: {_tool_output(check)}")
+    done = tools.postfix_reload(plan.config_dir)
+    if not done.ok:
+        raise RecipeError(f"the configuration was written, but postfix reload failed: {_tool_output(done)}")
+    result.reloaded = True
     return result
+
+
+def _tool_output(result: Any) -> str:
+    text = (result.stderr.strip() or result.stdout.strip())
+    return text or f"exit status {result.returncode}; see Postfix's mail log"
 
 
 __all__ = ["SUBMISSION_OPTIONS", "ApplyResult", "Operation", "RecipeError", "RelayAuth", "RelayAuthPlan",
