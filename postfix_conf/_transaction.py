@@ -38,7 +38,7 @@ D = TypeVar("D", bound="Document")
 
 def _doc_class(module: str, name: str) -> type[Document]:
     """Import a parser class lazily (master_cf/table are optional at import time)."""
-    mod = importlib.import_module(f"postfix_conf.{module}")
+    mod = importlib.import_module(f".{module}", __package__)  # relative: works when bundled
     return cast("type[Document]", getattr(mod, name))
 
 

@@ -278,3 +278,13 @@ def test_every_corpus_config(postconf: str, postmap: str, tmp_path: Path) -> Non
             failures.append(f"{main_path.name}: second run wrote something")
     assert failures == []
     assert tried > 50
+
+
+def test_backup_keeps_the_previous_versions(tmp_path: Path) -> None:
+    d = make_dir(tmp_path, (EXAMPLES / "main.cf").read_bytes(), (EXAMPLES / "master.cf").read_bytes())
+    original = (d / "main.cf").read_bytes()
+    code, out, err = run_inprocess(d, "--backup", "--no-postmap")
+    assert code == 0, err
+    backups = sorted(d.glob("main.cf.pfedit-*.bak"))
+    assert len(backups) == 1 and backups[0].read_bytes() == original
+    assert f"backup of {d / 'main.cf'}" in out

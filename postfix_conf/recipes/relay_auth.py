@@ -205,14 +205,15 @@ def plan_relay_auth(config_dir: str | os.PathLike[str], params: RelayAuth, *,
         master = tx.master_cf()
         plan.operations.extend(ensure_submission(master, params.submission_listen))
 
-    plan.compile_map = map_type in COMPILED_SUFFIX and (table.changed or _compiled_stale(map_path, map_type))
+    plan.compile_map = map_type in COMPILED_SUFFIX and (table.changed or compiled_map_stale(map_path, map_type))
     if plan.compile_map and not table.changed:
         plan.operations.append(Operation(str(map_path), "postmap", f"{map_type}:{map_path}",
                                          note="compiled map missing or older than its source"))
     return plan
 
 
-def _compiled_stale(source: Path, map_type: str) -> bool:
+def compiled_map_stale(source: Path, map_type: str) -> bool:
+    """True when ``postmap`` must run: the compiled map is missing or older than its source."""
     compiled = Path(str(source) + COMPILED_SUFFIX[map_type])
     try:
         return not compiled.exists() or compiled.stat().st_mtime < source.stat().st_mtime
@@ -226,6 +227,7 @@ def apply_relay_auth(plan: RelayAuthPlan, *, backup: bool = False, postmap: bool
     from .. import postfix_tools as tools  # subprocess code only when something runs
 
     result = ApplyResult(plan)
+    plan.transaction.backup = backup
     if validate:
         contents = {Path(p).name: d.to_bytes() for p, d in plan.transaction.documents.items()
                     if Path(p).name in ("main.cf", "master.cf") and Path(p).parent == plan.config_dir}
@@ -276,4 +278,4 @@ def _tool_output(result: Any) -> str:
 
 
 __all__ = ["SUBMISSION_OPTIONS", "ApplyResult", "Operation", "RecipeError", "RelayAuth", "RelayAuthPlan",
-           "apply_relay_auth", "plan_relay_auth"]
+           "apply_relay_auth", "compiled_map_stale", "plan_relay_auth"]

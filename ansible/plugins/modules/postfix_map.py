@@ -1,0 +1,327 @@
+#!/usr/bin/python
+# Copyright: pfedit contributors
+# MIT License (see the pfedit project)
+"""Ansible module: entries of a postmap lookup table, edited in place by postfix_conf."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: postfix_map
+short_description: Manage entries of a Postfix lookup table (sasl_passwd, transport, ...) and its compiled map
+version_added: "0.1.0"
+description:
+  - Adds, updates or removes entries of a C(postmap) source file in place; every other line (comments,
+    other entries, continuation lines, line endings) stays byte for byte. Keys match as C(postmap)
+    matches them (case-folded, the first definition wins).
+  - The values are treated as secrets (SMTP AUTH passwords); they are never logged or shown, and the
+    diff shows them masked.
+  - New source files are created with mode 0600 from their first byte. O(mode), O(owner) and O(group)
+    are enforced on the source and on the compiled map (C(.db), C(.lmdb), C(.cdb)).
+  - C(postmap) runs when the source changed or the compiled map is missing or older than its source,
+    so a run that failed half-way is repaired by the next one.
+  - The source is written only when a byte changes, atomically, under Postfix's own edit lock.
+  - All the work is done by pfedit's C(postfix_conf) library, which is bundled with the collection.
+author:
+  - pfedit contributors (!UNKNOWN)
+requirements:
+  - Python 3.11 or later on the managed host (no other Python packages).
+  - Postfix's C(postmap) to compile the map, C(postconf) to find the default map type.
+extends_documentation_fragment:
+  - ansible.builtin.action_common_attributes
+  - ansible.builtin.files
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: Values are masked in the diff.
+  platform:
+    platforms: posix
+options:
+  config_dir:
+    description:
+      - Postfix configuration directory, passed to C(postmap -c); a relative O(path) is inside it.
+      - Default C($MAIL_CONFIG) on the managed host, else C(/etc/postfix).
+    type: path
+  path:
+    description: The source file of the table, for example V(/etc/postfix/sasl_passwd) or V(sasl_passwd).
+    type: path
+    required: true
+  map_type:
+    description:
+      - The table type, as in C(hash:/etc/postfix/sasl_passwd).
+      - Default what C(postconf default_database_type) says (C(hash) on most systems, C(lmdb) where
+        Berkeley DB is gone).
+      - V(texthash) is read directly by Postfix, without C(postmap), but only at C(postfix reload).
+    type: str
+    choices: [btree, cdb, hash, lmdb, texthash]
+  entries:
+    description:
+      - 'Keys and their values, for example V({"[smtp.example.com]:587": "user:password"}). Quote keys
+        with brackets.'
+      - With O(state=absent) only the keys count.
+      - The values are not logged (C(no_log)).
+    type: dict
+  keys:
+    description: Keys to remove with O(state=absent) (in addition to the keys of O(entries)).
+    type: list
+    elements: str
+    default: []
+  state:
+    description:
+      - V(present) makes each key look up its value (the first definition is changed in place; a new key
+        is appended).
+      - V(absent) removes every definition of each key.
+    type: str
+    choices: [present, absent]
+    default: present
+  exclusive:
+    description: With O(state=present), also remove every key that is not in O(entries).
+    type: bool
+    default: false
+  postmap:
+    description: Run C(postmap) when needed. With V(false) the result says what to run.
+    type: bool
+    default: true
+  backup:
+    description: Keep the previous version of the source file next to it when it is replaced.
+    type: bool
+    default: false
+  mode:
+    description:
+      - Mode of the source file and of the compiled map, as in M(ansible.builtin.file).
+      - The default keeps the values readable by root only. A mode without group and other bits also
+        makes a new source file private from its first byte.
+    type: raw
+    default: "0600"
+notes:
+  - Postfix notices changes of C(hash), C(btree), C(lmdb) and C(cdb) maps by itself; only V(texthash)
+    needs a reload, which RV(reload_required) reports.
+seealso:
+  - module: pfedit.postfix.postfix_relay
+  - module: pfedit.postfix.postfix_main
+"""
+
+EXAMPLES = r"""
+- name: SMTP AUTH credentials for the relay
+  pfedit.postfix.postfix_map:
+    path: /etc/postfix/sasl_passwd
+    entries:
+      "[smtp.example.com]:587": "alice@example.com:{{ vault_relay_password }}"
+
+- name: A transport table that holds exactly these routes, readable by all
+  pfedit.postfix.postfix_map:
+    path: transport
+    map_type: hash
+    mode: "0644"
+    exclusive: true
+    entries:
+      example.org: "smtp:[mx.example.org]"
+      .example.org: "smtp:[mx.example.org]"
+
+- name: Forget an old relay's credentials
+  pfedit.postfix.postfix_map:
+    path: /etc/postfix/sasl_passwd
+    keys: ["[old-relay.example.net]:587"]
+    state: absent
+"""
+
+RETURN = r"""
+map:
+  description: The table as C(main.cf) names it.
+  returned: always
+  type: str
+  sample: hash:/etc/postfix/sasl_passwd
+operations:
+  description: The edits made (or, in check mode, that would be made); values are never included.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{"file": "/etc/postfix/sasl_passwd", "action": "add-entry", "target": "[smtp.example.com]:587",
+            "old": null, "new": null, "note": "value hidden"}]
+postmap:
+  description: C(postmap) was run by this task.
+  returned: always
+  type: bool
+messages:
+  description: What to run by hand (with O(postmap=false)).
+  returned: always
+  type: list
+  elements: str
+written:
+  description: Files replaced.
+  returned: always
+  type: list
+  elements: str
+backups:
+  description: For each replaced file with O(backup=true), where its previous version is.
+  returned: always
+  type: dict
+reload_required:
+  description: The table changed and Postfix reads it only at reload (V(texthash)).
+  returned: always
+  type: bool
+reloaded:
+  description: Always false; this module never reloads Postfix.
+  returned: always
+  type: bool
+findings:
+  description: Problems C(postmap) would have with the table (they never quote a value).
+  returned: always
+  type: list
+  elements: dict
+config_dir:
+  description: The configuration directory used.
+  returned: always
+  type: str
+  sample: /etc/postfix
+"""
+
+import os  # noqa: E402 (imports go below DOCUMENTATION/EXAMPLES/RETURN)
+import stat  # noqa: E402 (imports go below DOCUMENTATION/EXAMPLES/RETURN)
+from pathlib import Path  # noqa: E402
+
+from ansible.module_utils.basic import AnsibleModule  # noqa: E402
+from ansible_collections.pfedit.postfix.plugins.module_utils.pfedit_common import (  # noqa: E402
+    Operation,
+    PostfixConfError,
+    Run,
+    postfix_tools,
+    relay_auth,
+    require_library,
+    scalar,
+)
+
+
+def private(mode):
+    """Whether a new source file should be created 0600 (the mode has no group/other bits)."""
+    if mode is None:
+        return True
+    if isinstance(mode, int):
+        return not mode & 0o077
+    text = str(mode)
+    if text.isdigit():
+        return not int(text, 8) & 0o077
+    return True  # symbolic: created private, then set exactly by Ansible
+
+
+def edit(run, table, params):
+    path = table.path
+    entries = params["entries"] or {}
+    if params["state"] == "present":
+        for key, given in entries.items():
+            value = scalar(f"the value of key {key!r}", given)
+            old = table.get(key)
+            if table.set(key, value):
+                action = "add-entry" if old is None else "update-entry"
+                run.record(Operation(path, action, key, note="value hidden"))
+        if params["exclusive"]:
+            wanted = {table.lookup_key(k) for k in entries}
+            for stored in list(table.entries()):
+                if stored not in wanted and table.delete(stored):
+                    run.record(Operation(path, "delete-entry", stored))
+    else:
+        for key in [*params["keys"], *entries]:
+            if table.delete(key):
+                run.record(Operation(path, "delete-entry", key))
+
+
+def file_state(path):
+    """(mode, uid, gid) of a file, or None when it does not exist."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return None
+    return stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid
+
+
+def attributes(module, run, files, before):
+    """Enforce mode/owner/group (Ansible's own file handling) on each existing file; diff what changed.
+
+    ``before`` holds each file's state from before the task: a secret source written by
+    the library already lost its group/other bits, which is a change to show too.
+    """
+    changed = False
+    for target in files:
+        if not os.path.lexists(target):
+            continue
+        args = module.load_file_common_arguments(module.params, path=str(target))
+        would = {"before": {}, "after": {}}
+        changed = module.set_fs_attributes_if_different(args, changed, diff=would, expand=False)
+        old, new = before.get(target), file_state(target)
+        if old is not None and new is not None and old != new and not module.check_mode:
+            changed = True
+            shown = [(name, f"{a:04o}" if name == "mode" else a, f"{b:04o}" if name == "mode" else b)
+                     for name, a, b in zip(("mode", "owner", "group"), old, new, strict=True) if a != b]
+            would = {"before": {n: a for n, a, _ in shown}, "after": {n: b for n, _, b in shown}}
+        if module._diff and would["before"] != would["after"]:
+            run.result.setdefault("diff", []).append({"before_header": f"{target} (attributes)",
+                                                      "after_header": f"{target} (attributes)",
+                                                      "before": would["before"], "after": would["after"]})
+    return changed
+
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(
+            config_dir=dict(type="path"),
+            path=dict(type="path", required=True),
+            map_type=dict(type="str", choices=["btree", "cdb", "hash", "lmdb", "texthash"]),
+            entries=dict(type="dict", no_log=True),
+            keys=dict(type="list", elements="str", default=[], no_log=False),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
+            exclusive=dict(type="bool", default=False),
+            postmap=dict(type="bool", default=True),
+            backup=dict(type="bool", default=False),
+            mode=dict(type="raw", default="0600"),
+        ),
+        required_if=[("state", "present", ("entries",))],
+        add_file_common_args=True,
+        supports_check_mode=True,
+    )
+    require_library(module)
+    params = module.params
+    values = [str(v) for v in (params["entries"] or {}).values() if v is not None]
+    run = Run(module, backup=params["backup"], secrets=values)
+    run.result.update(postmap=False, messages=[])
+    try:
+        map_type = params["map_type"] or postfix_tools.default_database_type(run.config_dir) or "hash"
+        source = Path(os.path.abspath(run.cdir.file(params["path"])))
+        run.result["map"] = f"{map_type}:{source}"
+        table = run.tx.table(source, secret=private(params["mode"]), create=True)
+        edit(run, table, params)
+        content_changed = table.changed
+        suffix = relay_auth.COMPILED_SUFFIX.get(map_type)
+        compile_map = suffix is not None and (content_changed or (
+            source.exists() and relay_auth.compiled_map_stale(source, map_type)))
+    except (PostfixConfError, ValueError) as exc:
+        run.fail(str(exc))
+    if compile_map and not content_changed:
+        run.record(Operation(str(source), "postmap", run.result["map"],
+                             note="compiled map missing or older than its source"))
+        run.result["changed"] = True
+    compiled = [Path(str(source) + suffix)] if suffix else []
+    before = {f: file_state(f) for f in [source, *compiled]}
+    run.save(validate=False)
+    if compile_map and not module.check_mode:
+        if params["postmap"]:
+            try:
+                ran = postfix_tools.postmap(run.config_dir, map_type, source)
+            except PostfixConfError as exc:
+                run.fail(str(exc))
+            if not ran.ok:
+                run.fail(f"postmap failed for {run.result['map']}: {ran.stderr.strip()}")
+            run.result["postmap"] = True
+        else:
+            run.result["messages"].append(f"run: postmap -c {run.config_dir} {run.result['map']}")
+    if attributes(module, run, [source, *compiled], before):
+        run.result["changed"] = True
+    if content_changed and suffix is None:
+        run.result["reload_required"] = True
+    run.warn_findings([source])
+    run.exit()
+
+
+if __name__ == "__main__":
+    main()
