@@ -15,7 +15,7 @@ import typer
 
 from postfix_conf import PostfixConfError
 
-from . import __version__, apply, params, services
+from . import __version__, apply, check, params, services
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -28,6 +28,7 @@ app.command()(params.show)
 app.command()(params.get)
 app.command("set")(params.set_)
 app.command()(params.unset)
+app.command()(check.check)
 app.add_typer(apply.app, name="apply")
 app.add_typer(services.app, name="service")
 

@@ -24,7 +24,7 @@ from .context import Config
 from .findings import CODES, CodeInfo, Finding, Severity, sort_key
 from .hygiene import check_hygiene
 from .names import check_names
-from .relay import check_relay
+from .relay import check_relay, collect_secrets
 from .restrictions import Verdict, relay_verdict
 from .security import check_security
 
@@ -59,6 +59,7 @@ def check(config_dir: str | os.PathLike[str], *, postfix_version: str = "3.7") -
     is always that of 3.7.
     """
     cfg = Config.load(Path(config_dir), parse_version(postfix_version))
+    collect_secrets(cfg)
     findings = list(cfg.load_findings)
     for part in (check_hygiene, check_names, check_security, check_relay):
         findings.extend(part(cfg))

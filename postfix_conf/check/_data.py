@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib.resources import files
 
-
-def _lines(name: str) -> list[str]:
-    text = files("postfix_conf.data").joinpath(name).read_text("utf-8")
-    return [ln for ln in text.split("\n") if ln and not ln.startswith("#")]
+from ..data import data_lines as _lines
 
 
 @cache

@@ -42,6 +42,11 @@ def split_list(value: str) -> list[str]:
     return out
 
 
+def split_plain(value: str) -> list[str]:
+    """``mystrtok(CHARS_COMMA_SP)``: like :func:`split_list` but braces are ordinary characters."""
+    return [t for t in re.split(r"[, \t\r\n]+", value) if t]
+
+
 def unbrace(token: str) -> str:
     """``{ text }`` -> ``text`` (outer braces and the whitespace inside them removed)."""
     if token.startswith("{") and token.endswith("}"):
@@ -167,12 +172,6 @@ class Config:
             return level(self.value("compatibility_level") or "0")
         except ValueError:
             return (0, 0, 0)
-
-    def describe(self, name: str, service: Service | None = None) -> str:
-        """``name = value`` with where it comes from, for messages (never used for secrets)."""
-        where = ("-o in master.cf" if service is not None and name in service.options
-                 else "main.cf" if name in self._params else "default")
-        return f"{name} = {self.value(name, service)} ({where})"
 
 
 def service_label(service: Service) -> str:

@@ -23,10 +23,14 @@ class ExpandError(ValueError):
     """The value cannot be expanded (syntax error or unreasonable nesting)."""
 
 
+class NestingError(ExpandError):
+    """``$a`` refers to ``$b`` refers to ... ``$a``: Postfix stops with "unreasonable macro call nesting"."""
+
+
 def expand(value: str, lookup: Lookup, depth: int = 0) -> str:
     """``value`` with every reference replaced; values found by ``lookup`` are expanded in turn."""
     if depth > _MAX_DEPTH:
-        raise ExpandError("unreasonable macro call nesting")
+        raise NestingError("unreasonable macro call nesting")
     out: list[str] = []
     i, n = 0, len(value)
     while i < n:
@@ -102,7 +106,7 @@ def _braced(inner: str, lookup: Lookup, depth: int) -> str:
         return _value(name, lookup, depth)
     if rest[0] not in "?:":
         raise ExpandError(f'attribute name syntax error at: "...{name}>>>{rest}"')
-    defined = _value(name, lookup, depth) != ""
+    defined = bool(lookup(name))  # mac_expand tests the raw value: ${a?x} with a = $empty gives x
     text = rest[1:]
     groups, tail = _groups(text)
     if rest[0] == "?" and groups and tail.startswith(":"):  # ${name?{a}:{b}}

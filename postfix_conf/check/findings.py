@@ -102,6 +102,7 @@ CODES: dict[str, CodeInfo] = _codes(
     # -- hygiene ----------------------------------------------------------------------------------
     ("config-file-missing", "error", "hygiene", "main.cf or master.cf is missing or unreadable"),
     ("map-missing", "error", "hygiene", "a table file named in main.cf or master.cf does not exist"),
+    ("macro-loop", "error", "hygiene", "a $name reference loops back to itself (the daemons stop)"),
     ("obsolete-parameter", "warning", "hygiene", "a legacy parameter with a modern replacement"),
     ("legacy-tls-ignored", "error", "hygiene",
      "a legacy *_enforce_tls/*_use_tls setting is silently overridden by *_tls_security_level"),

@@ -18,11 +18,13 @@ from ..errors import Diagnostic
 from ..master_cf import Service
 from ._data import boolean_parameters, obsolete_parameters
 from .context import Config, service_label
+from .expansion import NestingError
 from .findings import Finding, make
 from .maps import all_maps, freshness
 
 CLIENT_LEVELS = frozenset({"", "none", "may", "encrypt", "dane", "dane-only", "fingerprint", "verify", "secure"})
-SERVER_LEVELS = frozenset({"", "none", "may", "encrypt"})
+SERVER_LEVELS = CLIENT_LEVELS - {"dane", "dane-only"}
+"""smtpd takes verify/fingerprint/secure as encrypt (with a warning) but stops on dane (checked with smtpd -S)."""
 TLS_LEVEL_PARAMS = {"smtp_tls_security_level": CLIENT_LEVELS, "lmtp_tls_security_level": CLIENT_LEVELS,
                     "tlsproxy_client_security_level": CLIENT_LEVELS, "smtpd_tls_security_level": SERVER_LEVELS,
                     "postscreen_tls_security_level": SERVER_LEVELS, "tlsproxy_tls_security_level": SERVER_LEVELS}
@@ -43,11 +45,12 @@ def _diagnostic(prefix: str, d: Diagnostic, path: str) -> Finding:
 
 
 def _settings(cfg: Config) -> Iterator[tuple[str, str, Service | None]]:
-    """Every explicit setting: (name, raw value, service) for main.cf, then each entry's -o."""
+    """Every explicit setting: (name, raw value, service) for main.cf, then each entry's -o
+    (every readable entry, duplicates too: postconf expands them all)."""
     if cfg.main is not None:
         for name, value in cfg.main.parameters().items():
             yield name, value, None
-    for s in cfg.services():
+    for s in cfg.master.services() if cfg.master is not None else []:
         for name, value in s.options.items():
             yield name, value, s
 
@@ -114,8 +117,19 @@ def _legacy_tls(cfg: Config) -> Iterator[Finding]:
 
 def _values(cfg: Config) -> Iterator[Finding]:
     booleans = boolean_parameters()
-    for name, _, service in _settings(cfg):
+    for name, raw, service in _settings(cfg):
         where = f"{service_label(service)}: -o " if service is not None else ""
+        try:
+            cfg.expand(raw, service)
+        except NestingError:
+            file, line = cfg.where(name, service)
+            yield make("macro-loop", file, line,
+                       f"{where}{name}: expanding its $references leads back to itself; Postfix programs stop "
+                       "with 'unreasonable macro call nesting' and 'macro processing error'",
+                       f"break the loop: give {name} (or one of the parameters it refers to) a literal value")
+            continue
+        except ValueError:
+            pass
         if name in booleans:
             value = cfg.value(name, service).strip()
             if value.lower() not in ("yes", "no"):

@@ -11,11 +11,12 @@ A port of what ``postconf`` 3.7 does before it prints "unused parameter" and
 3. user-defined names that are *used*: referenced as ``$name`` in a value (main.cf
    references validate main.cf and every master.cf entry; a ``-o`` reference
    validates the same entry, else main.cf), listed in ``smtpd_restriction_classes``,
-   or made by a legacy database table ``ldap:name`` & co.
-   (``data/dbms-param-suffixes-3.7.tsv``).
+   or made by a legacy database table ``ldap:name`` & co. in the ``$``-expanded value
+   of a built-in parameter (``data/dbms-param-suffixes-3.7.tsv``).
 
 The scan order matters for "undefined" and is postconf's: every master.cf entry
-first (in file order), then main.cf. Values of "raw" parameters (``RAW_PARAMETERS``)
+first (in file order), then the defaults of the built-in parameters (some name a
+legacy parameter, which then counts as used), then main.cf. Values of "raw" parameters (``RAW_PARAMETERS``)
 are not scanned, and read-only names are ignored.
 """
 
@@ -29,9 +30,9 @@ from ..data import RAW_PARAMETERS, builtin_parameters
 from ..expand import scan
 from ..main_cf import READ_ONLY
 from ..master_cf import Service
-from ._data import dbms_suffixes, service_suffixes
-from .context import Config, split_list, unbrace
-from .expansion import ExpandError
+from ._data import builtin_defaults, dbms_suffixes, service_suffixes
+from .context import Config, split_list, split_plain, unbrace
+from .expansion import ExpandError, expand
 from .findings import Finding, make
 
 
@@ -76,7 +77,8 @@ class _Registry:
     def __init__(self, cfg: Config) -> None:
         self.cfg = cfg
         self.main = cfg.main.parameters() if cfg.main is not None else {}
-        self.known: set[str] = set(builtin_parameters()) | service_derived(cfg)
+        self.builtin_and_service = frozenset(builtin_parameters() | service_derived(cfg))
+        self.known: set[str] = set(self.builtin_and_service)
         self.builtin = builtin_parameters()
         self.scopes: list[_Scope] = []
         by_key: dict[tuple[str, str], _Scope] = {}
@@ -90,7 +92,7 @@ class _Registry:
         self.class_names: set[str] = set()
         self.report = NameReport()
 
-    def flag(self, name: str, local: _Scope | None, referrer: str, dbms: bool = False) -> None:
+    def flag(self, name: str, local: _Scope | None, referrer: str, dbms: bool = False, quiet: bool = False) -> None:
         supplied = False
         if local is not None and name in local.params:
             supplied = True
@@ -103,14 +105,14 @@ class _Registry:
                 if name in scope.params:
                     supplied = True
                     scope.valid.add(name)
-        if not supplied and not dbms and name not in self.known:
+        if not supplied and not dbms and not quiet and name not in self.known:
             self.report.undefined.append(Undefined(name, local is not None, referrer,
                                                    None if local is None else local.key))
 
     def scan_namespace(self, params: dict[str, str], local: _Scope | None) -> None:
         classes = params.get("smtpd_restriction_classes")
         if classes is not None:
-            for name in split_list(self._eval(classes, params)):
+            for name in split_plain(self._eval(classes, params)):
                 if local is None:
                     self.class_names.add(name)
                 self.flag(name, local, "smtpd_restriction_classes")
@@ -121,12 +123,9 @@ class _Registry:
                 continue
             for ref in scan(value).refs:
                 self.flag(ref, local, name)
-            self.dbms(value, local, name)
 
     def _eval(self, value: str, params: dict[str, str]) -> str:
         """``dict_eval()`` inside one name space (undefined names expand to nothing)."""
-        from .expansion import expand
-
         try:
             return expand(value, params.get)
         except ExpandError:
@@ -162,7 +161,25 @@ class _Registry:
     def run(self) -> NameReport:
         for scope in self.scopes:
             self.scan_namespace(scope.params, scope)
+        # Defaults of built-in parameters name legacy parameters ($postscreen_blacklist_action in
+        # postscreen_denylist_action): those count as used, even when the new name is set too
+        # (postconf 3.7 scans every default, silently; checked against postconf -n).
+        for name, default in builtin_defaults().items():
+            if name not in RAW_PARAMETERS and "$" in default:
+                for ref in scan(default).refs:
+                    self.flag(ref, None, name, quiet=True)
         self.scan_namespace(self.main, None)
+        # Legacy database tables (ldap:name & co.) make name_<suffix> known when they appear in the
+        # $expanded value of a built-in or service-derived parameter (so a user parameter counts only
+        # through a $reference from one of those); not in other values, not recursively. All of this
+        # was established with postconf -n, see tests/test_check_postconf.py.
+        for name, value in self.main.items():
+            if name in self.builtin_and_service and name not in READ_ONLY:
+                self.dbms(value, None, name)
+        for scope in self.scopes:
+            for name, value in scope.params.items():
+                if name in self.builtin_and_service and name not in READ_ONLY:
+                    self.dbms(value, scope, name)
         for name in self.main:
             if name not in self.known and name not in READ_ONLY:
                 self.report.unused_main.append(name)

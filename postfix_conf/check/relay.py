@@ -111,19 +111,47 @@ def _load_tables(cfg: Config, service: Service | None) -> tuple[_Tables, list[Fi
                                  f"{'master.cf' if ref.service else 'main.cf'}, which every local user can read",
                                  "move them to a 0600 file: " + _SET_RELAY.format(dest="[RELAY]:587")))
         if isinstance(table, LookupTable):
-            for value in table.entries().values():
-                cfg.secrets.add(value)
-                cfg.secrets.add(value.partition(":")[2])
             for d in table.diagnostics:
                 findings.append(Finding(f"table-{d.code}", d.severity, ref.name, d.line, d.message,
                                         f"edit {ref.name}, then run: postmap {ref.kind}:{ref.name}"))
-        elif isinstance(table, dict):
-            for value in table.values():
-                cfg.secrets.update({value, value.partition(":")[2]})
         found.tables.append((ref, table))
         findings.extend(freshness(ref, missing_code="password-map-missing"))
         findings.extend(permissions(ref))
     return found, findings
+
+
+def collect_secrets(cfg: Config) -> None:
+    """Remember every credential the files hold, so no message can quote one.
+
+    Values of ``*_password_maps`` tables (files, ``static:``, ``inline:``) and of legacy
+    database password parameters (``<table>_bind_pw``, ``<table>_password``).
+    """
+    settings: list[tuple[str, Service | None]] = [(n, None) for n in (
+        cfg.main.parameters() if cfg.main is not None else {})]
+    for entry in cfg.master.services() if cfg.master is not None else []:
+        settings.extend((n, entry) for n in entry.options)
+    for name, service in settings:
+        if name.endswith(("_bind_pw", "_password")):
+            cfg.secrets.add(cfg.raw(name, service) or "")
+        if not name.endswith("_password_maps"):
+            continue
+        for ref in maps_of(cfg, name, service):
+            values: list[str] = []
+            if ref.kind == "static":
+                values = [unbrace(ref.name)]
+            elif ref.kind == "inline":
+                values = [item.partition("=")[2].strip() for item in split_list(unbrace(ref.name))]
+            elif ref.is_file:
+                try:
+                    values = list(LookupTable.read(ref.name).entries().values())
+                except OSError:
+                    continue
+            for value in values:
+                cfg.secrets.add(value)
+                password = value.partition(":")[2]
+                if len(password) >= 4:  # a shorter one would mask ordinary words
+                    cfg.secrets.add(password)
+    cfg.secrets.discard("")
 
 
 def _host_of(key: str) -> str:

@@ -5,11 +5,11 @@ from an unauthenticated client outside every trusted network, whose HELO name an
 sender address the client chooses freely. Each element of a list either permits
 (the list stops and passes), rejects (the message is refused), or does nothing.
 Elements whose answer depends on data we cannot see (a policy service, an LDAP
-table) are *doubts*: they may reject, so a list that passes only "unless" they do is
-reported as conditional. The relay is open when no list refuses the recipient:
-``smtpd_client_restrictions``, ``_helo_``, ``_sender_`` (evaluated at RCPT time with
-``smtpd_delay_reject = yes``), ``smtpd_relay_restrictions`` and
-``smtpd_recipient_restrictions``.
+table, whether the SASL server offers ANONYMOUS) are *doubts*: a list that lets the
+stranger through only "unless" one of them stops it is reported as conditional. The
+relay is open when no list refuses the recipient: ``smtpd_client_restrictions``,
+``_helo_``, ``_sender_`` (evaluated at RCPT time with ``smtpd_delay_reject = yes``),
+``smtpd_relay_restrictions`` and ``smtpd_recipient_restrictions``.
 
 smtpd also refuses to start unless the relay or the recipient list has a
 "working instance" of a destination check before any ``permit`` (``has_required()``).
@@ -24,7 +24,7 @@ from typing import Literal
 
 from ..master_cf import Service
 from ..table import LookupTable
-from .context import Config, split_list, unbrace
+from .context import Config, split_list, split_plain, unbrace
 
 Result = Literal["permit", "reject", "dunno"]
 REQUIRED = ("reject_unauth_destination", "defer_unauth_destination", "reject", "defer", "defer_if_permit",
@@ -97,7 +97,7 @@ class Evaluator:
     def __init__(self, cfg: Config, service: Service | None) -> None:
         self.cfg = cfg
         self.service = service
-        self.classes = set(cfg.words("smtpd_restriction_classes", service))
+        self.classes = set(split_plain(cfg.value("smtpd_restriction_classes", service)))
         self.mynetworks_anyone = mynetworks_public(cfg, service) is not None
         auth = cfg.boolean("smtpd_sasl_auth_enable", service)
         opts = set(cfg.words("smtpd_sasl_security_options", service)) & set(
@@ -141,9 +141,10 @@ class Evaluator:
         if item == "permit_mynetworks":
             return ("permit", "permit_mynetworks") if self.mynetworks_anyone else ("dunno", "")
         if item == "permit_sasl_authenticated":
-            if self.sasl_anonymous:
-                doubts.append("permit_sasl_authenticated (smtpd_sasl_security_options lacks noanonymous: "
-                              "any client may log in anonymously if the SASL server offers ANONYMOUS)")
+            if self.sasl_anonymous:  # a doubt that permits: open unless the SASL server lacks ANONYMOUS
+                doubts.append("the SASL server not offering ANONYMOUS (smtpd_sasl_security_options lacks "
+                              "noanonymous, so permit_sasl_authenticated accepts anonymous logins)")
+                return "permit", "permit_sasl_authenticated"
             return "dunno", ""
         if item in self.classes and depth < 20:
             sub = self._eval([unbrace(t) for t in self.cfg.words(item, self.service)], with_recipient, depth + 1)
@@ -204,18 +205,19 @@ def relay_verdict(cfg: Config, service: Service | None) -> Verdict:
         return Verdict("fatal", "smtpd_relay_restrictions")
     delayed = cfg.boolean("smtpd_delay_reject", service) is not False
     doubts: list[str] = []
-    permitted = ("", "")
+    permitted: tuple[str, str] | None = None
     for stage in STAGES:
         with_rcpt = delayed or stage in ("smtpd_relay_restrictions", "smtpd_recipient_restrictions")
         out = ev.run(stage, with_rcpt)
         if out.result == "reject":
             return Verdict("closed", stage, out.reason)
         doubts.extend(out.doubts)
-        if stage == "smtpd_relay_restrictions" or (out.result == "permit" and not permitted[0]):
-            permitted = (stage, out.reason or "no element rejects")
+        if out.result == "permit" and permitted is None and stage in STAGES[3:]:
+            permitted = (stage, out.reason)
+    stage, reason = permitted or ("smtpd_relay_restrictions", "no element rejects")
     if doubts:
-        return Verdict("conditional", permitted[0], permitted[1], doubts)
-    return Verdict("open", permitted[0], permitted[1])
+        return Verdict("conditional", stage, reason, doubts)
+    return Verdict("open", stage, reason)
 
 
 _LOCAL_NETS = [ipaddress.ip_network(n) for n in (

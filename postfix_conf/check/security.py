@@ -16,6 +16,7 @@ from .context import Config, command_name, service_label
 from .findings import Finding, make
 from .restrictions import STAGES, Verdict, mynetworks_public, relay_verdict
 
+_ENCRYPT = frozenset({"encrypt", "verify", "fingerprint", "secure"})  # smtpd uses encrypt for the last three
 _LOOPBACK = ("127.", "[127.", "localhost", "[::1]", "::1", "[ipv6:::1]")
 _MAIN_FIX = ("pfedit set 'smtpd_relay_restrictions=permit_mynetworks, permit_sasl_authenticated, "
              "reject_unauth_destination'")
@@ -63,9 +64,12 @@ def _fix_for(cfg: Config, s: Service, param: str) -> str:
 
 def _open_relay(cfg: Config, s: Service, v: Verdict) -> Finding:
     label = service_label(s)
+    who = "any client"
     if v.reason == "permit_mynetworks" or v.reason.endswith("(permit_mynetworks)"):
         file, line = cfg.where("mynetworks", s)
         net = mynetworks_public(cfg, s)
+        if net is not None and not net.endswith("/0"):
+            who = f"any client in {net} (mostly public addresses)"
         why = f"{v.stage} permits with permit_mynetworks, and mynetworks contains {net}"
         fix = "pfedit set 'mynetworks=127.0.0.0/8 [::1]/128' (only networks you trust)"
     else:
@@ -78,9 +82,9 @@ def _open_relay(cfg: Config, s: Service, v: Verdict) -> Finding:
     if v.state == "conditional":
         unless = "; ".join(v.doubts)
         return make("open-relay-conditional", file, line,
-                    f"{label} relays mail from any client to any domain unless one of these refuses it: {unless} "
+                    f"{label} relays mail from {who} to any domain unless one of these refuses it: {unless} "
                     f"({why})", fix)
-    return make("open-relay", file, line, f"{label} is an open relay: any client may send mail to any domain "
+    return make("open-relay", file, line, f"{label} is an open relay: {who} may send mail to any domain "
                 f"through it ({why})", fix)
 
 
@@ -113,7 +117,7 @@ def _auth_before_tls(cfg: Config, s: Service) -> Iterator[Finding]:
     if cfg.boolean("smtpd_sasl_auth_enable", s) is not True or cfg.boolean("smtpd_tls_wrappermode", s):
         return
     level = _server_tls_level(cfg, s)
-    if level == "encrypt" or (level != "none" and cfg.boolean("smtpd_tls_auth_only", s)):
+    if level in _ENCRYPT or (level != "none" and cfg.boolean("smtpd_tls_auth_only", s)):
         return
     label = service_label(s)
     file, line = cfg.where("smtpd_sasl_auth_enable", s)

@@ -8,6 +8,7 @@ malformed ``${...}`` and seeing which ones ``postconf -n`` does not refuse.
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 from importlib.resources import files
 
@@ -18,7 +19,22 @@ RAW_PARAMETERS = frozenset({
 })
 
 
+def read_text(name: str) -> str:
+    """A data file's text. Where the package was copied without its data files (Ansible
+    bundles only ``.py`` files into a module's zip), a generated ``_embedded`` module
+    holding ``FILES = {name: text}`` is used instead."""
+    try:
+        return files(__name__).joinpath(name).read_text("utf-8")
+    except (FileNotFoundError, NotADirectoryError, OSError):
+        embedded = importlib.import_module("._embedded", __name__)
+        return str(embedded.FILES[name])
+
+
+def data_lines(name: str) -> list[str]:
+    """Non-empty lines of a data file, ``#`` header lines left out."""
+    return [ln for ln in read_text(name).split("\n") if ln and not ln.startswith("#")]
+
+
 @cache
 def builtin_parameters() -> frozenset[str]:
-    text = files(__package__).joinpath("builtin-params-3.7.txt").read_text("ascii")
-    return frozenset(ln for ln in text.split("\n") if ln and not ln.startswith("#"))
+    return frozenset(data_lines("builtin-params-3.7.txt"))

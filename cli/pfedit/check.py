@@ -1,0 +1,64 @@
+"""``pfedit check``: find the open relay, the leaked password and the silent misconfiguration."""
+
+from __future__ import annotations
+
+import json as _json
+from typing import Annotated
+
+import typer
+
+from postfix_conf.check import check as run_check
+from postfix_conf.check import parse_version
+
+from .common import ConfigDirOption, Exit, JsonOption, config_dir, die
+
+DEFAULT_VERSION = "3.7"
+
+
+def installed_version() -> str | None:
+    """``mail_version`` of the installed Postfix (``postconf -d``), or None without postconf.
+
+    Asked without ``-c``: the version is compiled in, and postconf stops on a master.cf
+    with field errors, which is exactly what ``check`` must be able to report.
+    """
+    from postfix_conf.postfix_tools import PostfixToolError, find_tool, run_tool
+
+    if find_tool("postconf") is None:
+        return None
+    try:
+        result = run_tool("postconf", ["-d", "-h", "mail_version"], timeout=20)
+    except (PostfixToolError, OSError, TimeoutError):
+        return None
+    value = result.stdout.strip()
+    return value if result.ok and value else None
+
+
+def check(
+    config: ConfigDirOption = None,
+    json: JsonOption = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 on warnings too, not only on errors.")] = False,
+    postfix_version: Annotated[str | None, typer.Option(
+        "--postfix-version", show_default=False,
+        help="Postfix version the files are for (default: the installed one, else 3.7).")] = None,
+) -> None:
+    """Find open relays, leaked passwords and silent misconfigurations (writes nothing)."""
+    cdir = config_dir(config)
+    version = postfix_version or installed_version() or DEFAULT_VERSION
+    try:
+        parse_version(version)
+    except ValueError as exc:
+        die(str(exc), Exit.USAGE)
+    findings = run_check(cdir, postfix_version=version)
+    if json:
+        typer.echo(_json.dumps([f.to_dict() for f in findings], indent=2))
+    else:
+        for f in findings:
+            typer.echo(str(f))
+            typer.echo(f"    fix: {f.fix}")
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in ("error", "warning", "info")}
+    if not json:
+        summary = ", ".join(f"{n} {s}{'' if n == 1 else 's'}" for s, n in counts.items() if n)
+        typer.echo(f"pfedit check: {summary or 'no problems found'} in {cdir} (Postfix {version})", err=True)
+    failed = counts["error"] > 0 or (strict and counts["warning"] > 0)
+    if failed:
+        raise typer.Exit(int(Exit.ERROR))
