@@ -78,7 +78,10 @@ def stage(tree: Path) -> Path:
     if bundled.exists():  # a developer's in-place copy (git-ignored) never wins over the library
         shutil.rmtree(bundled)
     shutil.copytree(LIBRARY, bundled, ignore=_IGNORE)
-    (root / DATA_MODULE).write_text(data_module(LIBRARY / "data"), "utf-8")
+    embedded = data_module(LIBRARY / "data")
+    (root / DATA_MODULE).write_text(embedded, "utf-8")
+    # postfix_conf.data.read_text() falls back to this module when package data is absent.
+    (bundled / "data" / "_embedded.py").write_text(embedded, "utf-8")
     extra = library_ignores(root)
     for ignore in sorted((root / "tests" / "sanity").glob("ignore-*.txt")):
         with ignore.open("a", encoding="utf-8") as f:

@@ -8,9 +8,15 @@ malformed ``${...}`` and seeing which ones ``postconf -n`` does not refuse.
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 from importlib.resources import files
+from types import ModuleType
+
+_embedded: ModuleType | None
+try:  # generated only in bundled copies (ansible/build.py); a static import, so bundlers see it
+    from . import _embedded  # type: ignore[attr-defined, no-redef, unused-ignore]
+except ImportError:
+    _embedded = None
 
 RAW_PARAMETERS = frozenset({
     "command_execution_directory", "default_rbl_reply", "forward_path", "luser_relay",
@@ -25,9 +31,10 @@ def read_text(name: str) -> str:
     holding ``FILES = {name: text}`` is used instead."""
     try:
         return files(__name__).joinpath(name).read_text("utf-8")
-    except (FileNotFoundError, NotADirectoryError, OSError):
-        embedded = importlib.import_module("._embedded", __name__)
-        return str(embedded.FILES[name])
+    except OSError:
+        if _embedded is None:
+            raise
+        return str(_embedded.FILES[name])
 
 
 def data_lines(name: str) -> list[str]:
