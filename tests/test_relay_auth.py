@@ -96,6 +96,21 @@ def postmap_q(d: Path, key: str, map_type: str = "hash") -> str | None:
     return proc.stdout.decode().rstrip("\n") if proc.returncode == 0 else None
 
 
+def postmap_q_texthash(d: Path, key: str) -> str | None:
+    """postmap -q through texthash (reads the source itself, no compiled map needed), with a
+    neutral config dir: a corpus main.cf may name host files (/etc/mailname) postmap would read."""
+    assert POSTMAP is not None
+    neutral = d.parent / "neutral"
+    if not neutral.exists():
+        neutral.mkdir()
+        (neutral / "main.cf").write_bytes(b"")
+        (neutral / "master.cf").write_bytes(b"")
+        backdate(neutral / "main.cf")
+    backdate(d / "sasl_passwd")  # texthash re-reads a source written within the last second
+    proc = run_postfix_tool([POSTMAP, "-c", str(neutral), "-q", key, f"texthash:{d / 'sasl_passwd'}"])
+    return proc.stdout.decode().rstrip("\n") if proc.returncode == 0 else None
+
+
 def mtimes(d: Path) -> dict[str, int]:
     return {p.name: p.stat().st_mtime_ns for p in d.iterdir()}
 
@@ -246,7 +261,7 @@ def test_every_corpus_config(postconf: str, postmap: str, tmp_path: Path) -> Non
     need_corpus(mains)
     need_postfix(POSTMAP)
     failures = []
-    tried = 0
+    tried = refused = 0
     for i, main_path in enumerate(mains):
         master = masters[i % len(masters)].read_bytes() if masters else b""
         base = tmp_path / f"c{i}"
@@ -256,10 +271,15 @@ def test_every_corpus_config(postconf: str, postmap: str, tmp_path: Path) -> Non
         if not before.ok:
             continue  # Postfix itself refuses this file; relay-auth must refuse too
         tried += 1
+        stamp_before = mtimes(d)
         # An explicit map keeps a corpus file's own smtp_sasl_password_maps path
         # (often /etc/postfix/...) from ever being written to.
-        own_map = ("--password-map", str(d / "sasl_passwd"), "--no-postmap")
+        own_map = ("--password-map", str(d / "sasl_passwd"), "--no-postmap", "--submission")
         code, _, err = run_inprocess(d, *own_map)
+        if code != 0 and "cannot edit submission/inet" in err and "line " in err:
+            refused += 1  # a broken submission entry is reported with its line, never rewritten
+            assert mtimes(d) == stamp_before, main_path.name
+            continue
         if code != 0:
             failures.append(f"{main_path.name}: {err.strip()[:200]}")
             continue
@@ -272,12 +292,22 @@ def test_every_corpus_config(postconf: str, postmap: str, tmp_path: Path) -> Non
             if name not in EXPECTED_MAIN and not name.startswith(("smtp_sasl", "smtp_tls_wrappermode")) \
                     and after.params.get(name) != value:
                 failures.append(f"{main_path.name}: {name} changed")
+        options = postconf_P(d)
+        # An active port-587 entry may be spelled "587"; it is updated rather than duplicated.
+        entry = "587/inet" if any(k.startswith("587/inet/") for k in options) else "submission/inet"
+        for param, value in SUBMISSION.items():
+            if options.get(f"{entry}/{param}") != value:
+                failures.append(f"{main_path.name}: {entry}/{param} = {options.get(f'{entry}/{param}')!r}")
+        if stat.S_IMODE((d / "sasl_passwd").stat().st_mode) != 0o600:
+            failures.append(f"{main_path.name}: sasl_passwd not 0600")
+        if postmap_q_texthash(d, RELAY) != f"user@example.jp:{PASSWORD}":
+            failures.append(f"{main_path.name}: postmap does not find the credentials")
         stamp = mtimes(d)
         run_inprocess(d, *own_map)  # without postmap it can only say what to run
         if mtimes(d) != stamp:
             failures.append(f"{main_path.name}: second run wrote something")
     assert failures == []
-    assert tried > 50
+    assert tried > 50 and refused < 5
 
 
 def test_backup_keeps_the_previous_versions(tmp_path: Path) -> None:
@@ -288,3 +318,14 @@ def test_backup_keeps_the_previous_versions(tmp_path: Path) -> None:
     backups = sorted(d.glob("main.cf.pfedit-*.bak"))
     assert len(backups) == 1 and backups[0].read_bytes() == original
     assert f"backup of {d / 'main.cf'}" in out
+
+
+def test_submission_spelled_587_is_updated_not_duplicated(tmp_path: Path) -> None:
+    master = b"smtp      inet  n       -       n       -       -       smtpd\n587       inet  n       -       n       -       -       smtpd\n"
+    d = make_dir(tmp_path, b"myhostname = h\n", master)
+    code, _, err = run_inprocess(d, "--submission", "--no-postmap")
+    assert code == 0, err
+    text = (d / "master.cf").read_bytes()
+    assert text.startswith(master)  # both service lines kept as written; options added below 587
+    assert b"submission" not in text.replace(b"postfix/submission", b"")
+    assert text.endswith(b"  -o milter_macro_daemon_name=ORIGINATING\n")

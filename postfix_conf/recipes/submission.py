@@ -31,9 +31,19 @@ def submission_name(listen: Literal["any", "loopback"]) -> str:
     return "submission" if listen == "any" else "127.0.0.1:submission"
 
 
+def _existing_name(master: MasterCf, listen: Literal["any", "loopback"]) -> str:
+    """The name an active port-587 entry already uses (``submission`` or ``587``, with the
+    listen address), so that it is updated in place rather than duplicated."""
+    prefix = "" if listen == "any" else "127.0.0.1:"
+    for name in (f"{prefix}submission", f"{prefix}587"):
+        if master.get(name, "inet") is not None:
+            return name
+    return submission_name(listen)
+
+
 def ensure_submission(master: MasterCf, listen: Literal["any", "loopback"] = "any") -> list[Operation]:
     """Edit ``master`` so that the submission service is active and authenticated-only."""
-    name, kind = submission_name(listen), "inet"
+    name, kind = _existing_name(master, listen), "inet"
     path = str(master.path)
     ops: list[Operation] = []
     if master.get(name, kind) is None:
