@@ -321,7 +321,8 @@ def test_backup_keeps_the_previous_versions(tmp_path: Path) -> None:
 
 
 def test_submission_spelled_587_is_updated_not_duplicated(tmp_path: Path) -> None:
-    master = b"smtp      inet  n       -       n       -       -       smtpd\n587       inet  n       -       n       -       -       smtpd\n"
+    master = (b"smtp      inet  n       -       n       -       -       smtpd\n"
+              b"587       inet  n       -       n       -       -       smtpd\n")
     d = make_dir(tmp_path, b"myhostname = h\n", master)
     code, _, err = run_inprocess(d, "--submission", "--no-postmap")
     assert code == 0, err
