@@ -21,7 +21,7 @@ from bisect import bisect_right
 from dataclasses import dataclass
 from typing import Literal
 
-from ._text import LINE_WS, WS, is_trivia, line_body, split_lines, ws_strip
+from ._text import LINE_WS, WS, braces_balanced, is_trivia, line_body, split_lines, ws_strip
 from .errors import InvalidNameError, InvalidValueError, MalformedEntryError
 from .main_cf import split_nameval
 
@@ -152,18 +152,6 @@ def extpar(text: str) -> tuple[str, str | None]:
         return text[1:].strip(WS), f"missing '}}' in \"{text}\""
     err = None if close == len(text) - 1 else f"syntax error after '}}' in \"{text}\""
     return text[1:close].strip(WS), err
-
-
-def braces_balanced(text: str) -> bool:
-    level = 0
-    for c in text:
-        if c == "{":
-            level += 1
-        elif c == "}":
-            level -= 1
-            if level < 0:
-                return False
-    return level == 0
 
 
 def check_fields(texts: list[str], logical: str) -> list[Problem]:

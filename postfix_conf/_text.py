@@ -76,3 +76,16 @@ def dominant_eol(text: str) -> str:
     total = text.count("\n")
     crlf = text.count("\r\n")
     return "\r\n" if total and crlf * 2 > total else "\n"
+
+
+def braces_balanced(text: str) -> bool:
+    """``{`` and ``}`` nest properly (Postfix's brace grouping in master.cf and ``${...}``)."""
+    level = 0
+    for c in text:
+        if c == "{":
+            level += 1
+        elif c == "}":
+            level -= 1
+            if level < 0:
+                return False
+    return level == 0

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ._text import braces_balanced
+
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 _WS = " \t\n\v\f\r"
 _OPEN_CLOSE = {"{": "}", "(": ")"}
@@ -87,7 +89,7 @@ def _expression(inner: str, out: MacroScan) -> None:
     """The text inside ``${...}``: a name with optional ``?``/``:`` text, or a relation."""
     s = inner.lstrip(_WS)
     if s.startswith("{"):
-        if not _balanced(s):
+        if not braces_balanced(s):
             out.expression_errors.append(f'unbalanced {{}} in attribute expression: "{inner}"')
             return
         for part in _brace_groups(s):
@@ -103,22 +105,10 @@ def _expression(inner: str, out: MacroScan) -> None:
     out.refs.append(name)
     if rest:
         text = rest[1:]
-        if "{" in text and not _balanced(text):
+        if "{" in text and not braces_balanced(text):
             out.expression_errors.append(f'unbalanced {{}} in attribute expression: "{inner}"')
             return
         _scan(text, out)
-
-
-def _balanced(text: str) -> bool:
-    level = 0
-    for ch in text:
-        if ch == "{":
-            level += 1
-        elif ch == "}":
-            level -= 1
-            if level < 0:
-                return False
-    return level == 0
 
 
 def _brace_groups(text: str) -> list[str]:
