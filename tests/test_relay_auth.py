@@ -330,3 +330,13 @@ def test_submission_spelled_587_is_updated_not_duplicated(tmp_path: Path) -> Non
     assert text.startswith(master)  # both service lines kept as written; options added below 587
     assert b"submission" not in text.replace(b"postfix/submission", b"")
     assert text.endswith(b"  -o milter_macro_daemon_name=ORIGINATING\n")
+
+
+def test_password_file_first_line_only(tmp_path: Path) -> None:
+    d = make_dir(tmp_path, b"myhostname = h\n", b"")
+    pw = tmp_path / "pw"
+    pw.write_text(f"{PASSWORD}\r\nsecond line is ignored\n")
+    result = CliRunner().invoke(app, ["apply", "relay-auth", "-c", str(d), "--relayhost", RELAY, "--username", "u",
+                                      "--password-file", str(pw), "--no-postmap"])
+    assert result.exit_code == 0, result.output
+    assert (d / "sasl_passwd").read_text() == f"{RELAY} u:{PASSWORD}\n"

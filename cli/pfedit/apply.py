@@ -27,7 +27,7 @@ def read_password(password_file: Path | None, password_stdin: bool) -> str:
             text = password_file.read_text("utf-8", "surrogateescape")
         except OSError as exc:
             die(f"{password_file}: {exc.strerror or exc}", Exit.USAGE)
-        return text.removesuffix("\n").removesuffix("\r")
+        return text.split("\n", 1)[0].removesuffix("\r")  # the first line, as documented
     if password_stdin:
         return sys.stdin.readline().removesuffix("\n").removesuffix("\r")
     if os.environ.get(PASSWORD_ENV):
