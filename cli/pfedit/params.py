@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -69,12 +70,12 @@ def get(name: Annotated[str, typer.Argument(help="Parameter name.")], config: Co
 
 
 def _edit(config: ConfigDirOption, dry_run: bool, diff: bool, backup: bool, action: str,
-          names: list[str], apply: object) -> None:
+          names: list[str], apply: Callable[[MainCf, str], bool]) -> None:
     cdir = ConfigDir(config_dir(config))
     try:
         with cdir.transaction(backup=backup) as tx:
             doc = tx.main_cf()
-            changed = [n for n in names if apply(doc, n)]  # type: ignore[operator]
+            changed = [n for n in names if apply(doc, n)]
             if diff or dry_run:
                 typer.echo(doc.diff(), nl=False)
             if dry_run:
