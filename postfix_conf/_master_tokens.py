@@ -12,17 +12,22 @@ The reading of the arguments follows ``pcf_normalize_daemon_args`` (spec 5.5) wi
 deliberate difference: postconf 3.7 splits ``-osyslog_name=x`` at the *second* letter
 ``o`` (it prints ``-o sysl -o g_name=x``); the daemons use ``getopt`` and read
 ``syslog_name=x``. We follow the daemons and report the postconf quirk as a diagnostic.
+
+This module only *reads* (and checks edit arguments against what it would read back);
+the raw-text edits live in :mod:`._master_edit`, the layout of new text in
+:mod:`._master_layout` and the commented-out services in :mod:`._master_disabled`.
 """
 
 from __future__ import annotations
 
 import re
 from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ._text import LINE_WS, WS, braces_balanced, is_trivia, line_body, split_lines, ws_strip
-from .errors import InvalidNameError, InvalidValueError, MalformedEntryError
+from ._text import WS, braces_balanced, is_trivia, line_body, split_lines, ws_strip
+from .errors import InvalidNameError, InvalidValueError
 from .main_cf import split_nameval
 
 SEP = " \t\r\n"
@@ -36,8 +41,6 @@ Severity = Literal["error", "warning", "info"]
 _SKIP = re.compile(r"[ \t\r\n]*")
 _PLAIN = re.compile(r"[^ \t\r\n{]*")
 WAKEUP_MASTER = re.compile(r"-|[0-9]+\??")
-_OPTION = re.compile(r"-[A-Za-z]")
-_KEY_VALUE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*=")
 INET_NAME = re.compile(r"(?:\[[^\[\]]+\]:|[^\[\]:]*:)?[^\[\]:]+")
 
 
@@ -306,34 +309,6 @@ def has_space(text: str) -> bool:
     return any(c in WS for c in text)
 
 
-def render_option(name: str, value: str) -> str:
-    """``name=value``, or ``{ name = value }`` when the value holds whitespace."""
-    return f"{{ {name} = {value} }}" if has_space(value) else f"{name}={value}"
-
-
-def render_arg(arg: str) -> str:
-    """A non-option argument that reads back as itself (``{}`` for an empty one)."""
-    if not arg:
-        return "{}"
-    return f"{{ {arg} }}" if has_space(arg) or arg.startswith("{") else arg
-
-
-def render_head(fields: list[str], columns: tuple[int, ...]) -> str:
-    """The 8 fields at their columns with at least one space between them (``pcf_print_master_entry``)."""
-    out = ""
-    for k, field in enumerate(fields):
-        if k:
-            out += " "
-            out += " " * max(0, columns[k] - len(out))
-        out += field
-    return out
-
-
-def indent_of(line: str) -> str:
-    body = line_body(line)
-    return body[:len(body) - len(body.lstrip(LINE_WS))]
-
-
 # -- validation of edit arguments ---------------------------------------------------------
 def check_text(value: str, what: str = "value") -> str:
     """Trim; refuse bytes that would break the line structure and unbalanced braces."""
@@ -372,146 +347,16 @@ def check_field(name: str, value: str) -> str:
     return value
 
 
-# -- raw text edits (spans are offsets into one entry's raw text) ----------------------------
-Edit = tuple[int, int, str]
-
-
-def splice(raw: str, edits: list[Edit]) -> str:
-    for start, end, text in sorted(edits, reverse=True):
-        raw = raw[:start] + text + raw[end:]
-    return raw
-
-
-def line_starts(lines: list[str]) -> list[int]:
-    starts = [0]
-    for ln in lines:
-        starts.append(starts[-1] + len(ln))
-    return starts
-
-
-def starts_line(tokens: tuple[Token, ...], i: int) -> bool:
-    return i == 0 or tokens[i - 1].end_line != tokens[i].line
-
-
-def replace_aligned(raw: str, tok: Token, value: str) -> str:
-    """Replace one token; a following run of spaces absorbs the length change (one space at least)."""
-    j = tok.end
-    while j < len(raw) and raw[j] in " \t":
-        j += 1
-    run = raw[tok.end:j]
-    if run and j < len(raw) and raw[j] not in "\r\n" and set(run) == {" "}:
-        run = " " * max(1, len(run) - (len(value) - len(tok.text)))
-    return raw[:tok.start] + value + run + raw[j:]
-
-
-def value_edit(tok: Token, o: Option, param: str, value: str) -> Edit:
-    """New text for the token holding an option's value, in the option's own form."""
-    text = tok.text
-    if o.value_index == o.index:  # -oname=value / -voname=value
-        head = text[:o.at + 1]
-        new = f"{head} {render_option(param, value)}" if has_space(value) else f"{head}{param}={value}"
-        return tok.start, tok.end, new
-    if not o.braced:
-        return tok.start, tok.end, render_option(param, value)
-    if extpar(text)[1] is not None:
-        raise MalformedEntryError(f"brace error in -o {text}")
-    vs = text.index("=") + 1  # inside { name = value }: keep the spacing, swap the value
-    while vs < len(text) - 1 and text[vs] in WS:
-        vs += 1
-    ve = len(text) - 1
-    while ve > vs and text[ve - 1] in WS:
-        ve -= 1
-    pad = text[vs - 1] if not o.value and value and text[vs - 1] in WS else ""
-    return tok.start, tok.end, text[:vs] + value + pad + text[ve:]
-
-
-def insert_option(raw: str, tokens: tuple[Token, ...], r: Reading, text: str, indent: str,
-                  eol: str) -> Edit:
-    """Where ``postconf -Pe`` puts a new option (before the first non-option), laid out by hand.
-
-    Inline when the entry keeps its options inline or the first non-option argument is
-    on the same line; else a new continuation line, before the line of the first
-    non-option argument or after the last option's line.
-    """
-    last = tokens[r.end - 1]
-    nxt = tokens[r.end] if r.end < len(tokens) else None
-    inline = bool(r.options) and not starts_line(tokens, r.options[-1].index)
-    if inline or (nxt is not None and nxt.line == last.end_line):
-        return last.end, last.end, " " + text
-    lines = split_lines(raw)
-    starts = line_starts(lines)
-    if nxt is not None:
-        return starts[nxt.line], starts[nxt.line], indent + text + eol
-    lead = "" if lines[last.end_line].endswith("\n") else eol
-    return starts[last.end_line + 1], starts[last.end_line + 1], lead + indent + text + eol
-
-
-def rewrite_command(raw: str, tokens: tuple[Token, ...], value: str, eol: str) -> str:
-    """Replace the command and all arguments by ``value``; comment lines among them stay, after it."""
-    if any(t.multiline for t in tokens[7:]):
-        raise MalformedEntryError("an argument spans lines")
-    lines = split_lines(raw)
-    first, last = tokens[7].line, tokens[-1].end_line
-    trivia = "".join(lines[k] for k in range(first + 1, last + 1) if is_trivia(line_body(lines[k])))
-    end = line_starts(lines)[last + 1]
-    tail = raw[tokens[-1].end:end]
-    if trivia and not tail.endswith("\n"):
-        tail += eol
-    return raw[:tokens[7].start] + value + tail + trivia + raw[end:]
-
-
-def remove_tokens(raw: str, tokens: tuple[Token, ...], drop: set[int], keep: dict[int, str]) -> str:
-    """Delete tokens: a continuation line left without tokens goes entirely, else token + blank."""
-    if any(tokens[i].multiline for i in drop):
-        raise MalformedEntryError("an option to delete spans lines")
-    starts = line_starts(split_lines(raw))
-    edits = [(tokens[i].start, tokens[i].end, text) for i, text in keep.items()]
-    for k in sorted({tokens[i].line for i in drop}):
-        on_line = [i for i, t in enumerate(tokens) if t.line <= k <= t.end_line]
-        if k > 0 and all(i in drop for i in on_line):
-            edits.append((starts[k], starts[k + 1], ""))
-            continue
-        run: list[int] = []
-        for i in [*on_line, -1]:
-            if i in drop:
-                run.append(i)
-                continue
-            if run:
-                a, b = run[0], run[-1]
-                if a - 1 in on_line:
-                    edits.append((tokens[a - 1].end, tokens[b].end, ""))
-                else:
-                    edits.append((tokens[a].start, tokens[b + 1].start if b + 1 in on_line else tokens[b].end,
-                                  ""))
-                run = []
-    return splice(raw, edits)
-
-
-def commented_head(raw: str) -> tuple[str, str] | None:
-    """``(name, type)`` when ``raw`` is ``#`` + a HEAD that is a valid 8-field entry (never prose)."""
-    if not raw.startswith("#"):
-        return None
-    body = line_body(raw)[1:].lstrip(LINE_WS)
-    if not body or body[0] == "#" or "\0" in body:
-        return None
-    words = [body[a:b] for a, b in split_tokens(body)]
-    if len(words) < 8 or any(p.severity == "error" for p in check_fields(words, body)):
-        return None
-    return words[0], words[1]
-
-
-def commented_continuation(raw: str, in_options: bool) -> tuple[str, bool] | None:
-    """``(indent, still in options)`` for ``#<indent>-o ...`` or ``#<indent>key=value ...`` lines.
-
-    Only option lines (while the options last) and ``key=value`` argument lines (pipe
-    ``flags=``, ``argv=``) qualify, so prose such as ``#     Instead of ...`` never does.
-    """
-    body = line_body(raw)[1:] if raw.startswith("#") else ""
-    if not body or body[0] not in LINE_WS or is_trivia(body):
-        return None
-    spans = split_tokens(body)
-    first = body[spans[0][0]:spans[0][1]] if spans else ""
-    option = bool(_OPTION.match(first))
-    if (option and in_options) or _KEY_VALUE.match(first):
-        return indent_of(body), in_options and option
-    return None
+def check_service(name: str, kind: str, fields: tuple[str, ...], command: str, args: Iterable[str],
+                  options: dict[str, str] | None) -> tuple[list[str], dict[str, str], list[str]]:
+    """The checked 8 fields, ``-o`` options and other arguments of a whole new service."""
+    check_service_name(name, kind)
+    head = [name, kind] + [check_field(f, v) for f, v in zip(FIELDS[2:7], fields, strict=True)]
+    head.append(check_field("command", command))
+    if has_space(head[7]):
+        raise InvalidValueError(f"command {command!r}: give the arguments in args")
+    opts = {}
+    for param, value in (options or {}).items():
+        check_param_name(param)
+        opts[param] = check_text(value)
+    return head, opts, [check_text(a, "argument") for a in args]

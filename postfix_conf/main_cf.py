@@ -330,7 +330,10 @@ class MainCf(Document):
                 # A HEAD here would adopt the orphan (across any comment/blank lines).
                 i = j
                 continue
-            blocks.append((i, j))
+            text = "".join(_uncomment_line(nd.raw, k == i) for k, nd in enumerate(nodes[i:j], i))
+            parsed, value = split_nameval(logical_text(text))
+            if parsed == name and not scan(value).errors:  # it must read back as a sound definition
+                blocks.append((i, j))
             i = j
         return blocks
 

@@ -11,21 +11,28 @@ Edits keep postconf's *logical* semantics (literal name/type matching, every dup
 is edited, a new ``-o`` goes after the last option) but not its layout: postconf
 reprints a whole entry and moves its comments; we replace single tokens and keep
 everything else byte for byte (spec 5.9).
+
+This module holds what a master.cf *is* (services, diagnostics) and which entries an
+edit touches; the work under it is split by job: reading tokens
+(:mod:`._master_tokens`), rewriting an entry's raw text (:mod:`._master_edit`), laying
+out new text like the file (:mod:`._master_layout`) and finding commented-out services
+(:mod:`._master_disabled`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Literal
 
+from . import _master_disabled as md
+from . import _master_edit as me
+from . import _master_layout as ml
 from . import _master_tokens as mt
-from ._master_tokens import FIELDS, READ_ONLY, Problem, Token, has_space
-from ._text import LINE_WS, is_trivia, line_body, split_lines
+from ._master_disabled import Which as Which
+from ._master_tokens import FIELDS, READ_ONLY, Problem, Token
+from ._text import is_trivia, line_body, split_lines
 from .document import Document
 from .errors import (
-    AmbiguousEditError,
     Diagnostic,
     InvalidNameError,
     InvalidValueError,
@@ -34,8 +41,6 @@ from .errors import (
 )
 from .lines import split_nodes
 
-Which = Literal["first", "last"] | int | None
-_POSTCONF_COLUMNS = (0, 11, 17, 25, 33, 41, 49, 57)
 _BLOCKING = frozenset({"option-without-value", "glued-brace-option", "unbraced-value-words"})
 
 
@@ -151,8 +156,8 @@ class MasterCf(Document):
     def disabled(self, name: str | None = None, type: str | None = None) -> list[Service]:
         """Commented-out services that :meth:`enable` could turn on (``line`` = the commented HEAD)."""
         numbers = self._line_numbers()
-        entries = [_parse_entry(start, numbers[start], self._uncommented(start, stop, accepted))
-                   for start, stop, accepted in self._disabled_blocks(name, type)]
+        entries = [_parse_entry(start, numbers[start], md.uncommented(self._nodes, start, stop, accepted))
+                   for start, stop, accepted in md.disabled_blocks(self._nodes, name, type)]
         return [e.service for e in entries if e.service is not None]
 
     @property
@@ -212,7 +217,8 @@ class MasterCf(Document):
         changes: dict[int, str] = {}
         for e in targets:
             raw = self._nodes[e.index].raw
-            new = self._command_edit(e, raw, value) if pos == 7 else self._token_edit(e, raw, pos, value)
+            new = (me.command_edit(raw, e.tokens, e.reading, e.line, value, self.eol) if pos == 7
+                   else me.token_edit(raw, e.tokens, e.line, pos, value))
             if new is not None:
                 self._validate(e, new, pos)
                 changes[e.index] = new
@@ -233,11 +239,12 @@ class MasterCf(Document):
             raw = self._nodes[e.index].raw
             assert e.reading is not None
             matches = [o for o in e.reading.options if o.name == param]
-            edits = [mt.value_edit(self._token(e, o.value_index), o, param, value)
-                     for o in matches if o.value != value] if matches else [mt.insert_option(
-                         raw, e.tokens, e.reading, f"-o {mt.render_option(param, value)}",
-                         self._entry_indent(e, raw), self.eol)]
-            changes[e.index] = mt.splice(raw, edits)
+            edits = [me.value_edit(me.editable(e.tokens, o.value_index, e.line), o, param, value)
+                     for o in matches if o.value != value] if matches else [me.insert_option(
+                         raw, e.tokens, e.reading, f"-o {ml.render_option(param, value)}",
+                         ml.entry_indent(e.tokens, [o.index for o in e.reading.options], raw,
+                                         lambda: ml.file_indent(self._nodes)), self.eol)]
+            changes[e.index] = me.splice(raw, edits)
         return self._apply(changes)
 
     def delete_option(self, name: str, type: str, param: str) -> bool:
@@ -257,7 +264,7 @@ class MasterCf(Document):
             keep = {o.index: e.tokens[o.index].text[:o.at] for o in matches if o.at > 1}  # -vo a=b: -v stays
             drop = {o.index for o in matches if o.at == 1} | {o.value_index for o in matches} - set(keep)
             if matches:
-                changes[e.index] = mt.remove_tokens(self._nodes[e.index].raw, e.tokens, drop, keep)
+                changes[e.index] = me.remove_tokens(self._nodes[e.index].raw, e.tokens, drop, keep)
         return self._apply(changes)
 
     # -- editing: whole services ---------------------------------------------------------
@@ -282,14 +289,14 @@ class MasterCf(Document):
         """
         if (name, type) in self:
             return False
-        blocks = self._disabled_blocks(name, type, through_comments)
+        blocks = md.disabled_blocks(self._nodes, name, type, through_comments)
         if not blocks:
             raise NotFoundError(f'no active or commented-out service "{name}/{type}"')
-        start, stop, accepted = _choose(blocks, which, self._line_numbers(), f"{name}/{type}")
+        start, stop, accepted = md.choose(blocks, which, self._line_numbers(), f"{name}/{type}")
         if type == "inet":
             self._check_free((name, type))
         nodes = list(self._nodes)
-        nodes[start:stop] = split_nodes(self._uncommented(start, stop, accepted))
+        nodes[start:stop] = split_nodes(md.uncommented(self._nodes, start, stop, accepted))
         self._replace_nodes(nodes)
         return True
 
@@ -304,24 +311,11 @@ class MasterCf(Document):
         existing different entry is replaced in place (its comments stay after it) and
         later duplicates are removed.
         """
-        mt.check_service_name(name, type)
-        fields = [name, type] + [mt.check_field(f, v) for f, v in zip(
-            FIELDS[2:7], (private, unpriv, chroot, wakeup, maxproc), strict=True)]
-        fields.append(mt.check_field("command", command))
-        if has_space(fields[7]):
-            raise InvalidValueError(f"command {command!r}: give the arguments in args")
-        opts = {}
-        for param, value in (options or {}).items():
-            mt.check_param_name(param)
-            opts[param] = mt.check_text(value)
-        extra = [mt.check_text(a, "argument") for a in args]
-        indent = self._file_indent()
-        lines = [mt.render_head(fields, self._columns())]
-        lines += [f"{indent}-o {mt.render_option(p, v)}" for p, v in opts.items()]
-        if extra:
-            lines.append(indent + " ".join(mt.render_arg(a) for a in extra))
+        fields, opts, extra = mt.check_service(name, type, (private, unpriv, chroot, wakeup, maxproc), command,
+                                               args, options)
         eol = self.eol
-        text = eol.join(lines) + eol
+        heads = ((e.tokens, self._nodes[e.index].raw) for e in self._entries())
+        text = ml.render_entry(fields, opts, extra, ml.columns(heads), ml.file_indent(self._nodes), eol)
         new = _parse_entry(0, 0, text)
         if new.service is None or any(p.severity == "error" for p in new.problems):
             bad = next(p for p in new.problems if p.severity == "error")
@@ -338,7 +332,7 @@ class MasterCf(Document):
                 trivia = "".join(ln for ln in split_lines(nodes[e.index].raw)[1:] if is_trivia(line_body(ln)))
                 nodes[e.index:e.index + 1] = split_nodes((text if k == len(existing) - 1 else "") + trivia)
         else:
-            blocks = self._disabled_blocks(name, type, True)
+            blocks = md.disabled_blocks(self._nodes, name, type, True)
             at = blocks[-1][1] if blocks else len(nodes)
             if at >= len(nodes):
                 nodes = self._with_final_newline(nodes, eol)
@@ -379,95 +373,6 @@ class MasterCf(Document):
                 if p.severity == "error" and (p.code not in before or p.token == pos):
                     raise InvalidValueError(f"line {old.line}: {p.message}")
 
-    @staticmethod
-    def _token(e: _Entry, i: int) -> Token:
-        tok = e.tokens[i]
-        if tok.multiline:
-            raise MalformedEntryError(f"line {e.line}: cannot edit {tok.text!r}: it spans lines", line=e.line)
-        return tok
-
-    def _token_edit(self, e: _Entry, raw: str, pos: int, value: str) -> str | None:
-        tok = e.tokens[pos]
-        return None if tok.text == value else mt.replace_aligned(raw, self._token(e, pos), value)
-
-    def _command_edit(self, e: _Entry, raw: str, value: str) -> str | None:
-        assert e.reading is not None
-        texts = [t.text for t in e.tokens[:7]] + [value[a:b] for a, b in mt.split_tokens(value)]
-        if mt.read_args(texts).args == e.reading.args:
-            return self._token_edit(e, raw, 7, texts[7])
-        return mt.rewrite_command(raw, e.tokens, value, self.eol)
-
-    def _entry_indent(self, e: _Entry, raw: str) -> str:
-        """Indentation for a new ``-o`` line: the entry's ``-o`` lines, its other lines, the file's."""
-        assert e.reading is not None
-        lines = split_lines(raw)
-        for o in e.reading.options:
-            if mt.starts_line(e.tokens, o.index) and e.tokens[o.index].line > 0:
-                return mt.indent_of(lines[e.tokens[o.index].line])
-        for ln in lines[1:]:
-            if not is_trivia(line_body(ln)):
-                return mt.indent_of(ln)
-        return self._file_indent()
-
-    def _file_indent(self) -> str:
-        """The most common indentation of ``-o`` lines, active or ``#``-commented (stock: two spaces)."""
-        counts: Counter[str] = Counter()
-        for node in self._nodes:
-            for ln in node.lines() if node.kind != "orphan" else ():
-                body = line_body(ln[1:] if ln.startswith("#") else ln)
-                if body[:1] in (" ", "\t") and body.lstrip(LINE_WS).startswith("-o"):
-                    counts[mt.indent_of(body)] += 1
-        return counts.most_common(1)[0][0] if counts else "  "
-
-    def _columns(self) -> tuple[int, ...]:
-        """The field columns most HEAD lines use (postconf's 0/11/17/... when there are none)."""
-        counts: Counter[tuple[int, ...]] = Counter()
-        for e in self._entries():
-            head = e.tokens[:8]
-            if len(head) == 8 and head[-1].line == 0 and "\t" not in self._nodes[e.index].raw[:head[-1].end]:
-                counts[tuple(t.start for t in head)] += 1
-        return counts.most_common(1)[0][0] if counts else _POSTCONF_COLUMNS
-
-    def _disabled_blocks(self, name: str | None, type: str | None,
-                         through: bool = False) -> list[tuple[int, int, tuple[int, ...]]]:
-        """(start, stop, lines to uncomment) of commented-out services, see :meth:`enable`."""
-        nodes = self._nodes
-        n = len(nodes)
-        blocks = []
-        i = 0
-        while i < n:
-            key = mt.commented_head(nodes[i].raw) if nodes[i].kind == "trivia" else None
-            if key is None or name not in (None, key[0]) or type not in (None, key[1]):
-                i += 1
-                continue
-            accepted: list[int] = []
-            indent: str | None = None
-            in_options = True
-            j = stop = i + 1
-            while j < n and nodes[j].kind == "trivia" and mt.commented_head(nodes[j].raw) is None:
-                cont = mt.commented_continuation(nodes[j].raw, in_options)
-                if cont is not None and indent in (None, cont[0]):
-                    indent, in_options = cont
-                    accepted.append(j)
-                    stop = j = j + 1
-                elif through:
-                    j += 1
-                else:
-                    break
-            k = stop
-            while k < n and nodes[k].kind == "trivia":
-                k += 1
-            if k >= n or nodes[k].kind != "orphan":  # an orphan chunk would join the entry
-                blocks.append((i, stop, tuple(accepted)))
-            i = stop
-        return blocks
-
-    def _uncommented(self, start: int, stop: int, accepted: tuple[int, ...]) -> str:
-        parts = [self._nodes[start].raw[1:].lstrip(LINE_WS)]
-        parts += [self._nodes[k].raw[1:] if k in accepted else self._nodes[k].raw
-                  for k in range(start + 1, stop)]
-        return "".join(parts)
-
     def _each_line(self, name: str, type: str, fn: Callable[[int, str], str]) -> bool:
         """Rewrite each physical line of every entry of ``name``/``type`` (even malformed ones)."""
         return self._apply({e.index: "".join(fn(k, ln) for k, ln in enumerate(split_lines(
@@ -483,21 +388,6 @@ class MasterCf(Document):
             nodes[i:i + 1] = split_nodes(changes[i])
         self._replace_nodes(nodes)
         return True
-
-
-def _choose(blocks: list[tuple[int, int, tuple[int, ...]]], which: Which, numbers: list[int],
-            what: str) -> tuple[int, int, tuple[int, ...]]:
-    if len(blocks) > 1 and which is None:
-        lines = ", ".join(str(numbers[b[0]]) for b in blocks)
-        raise AmbiguousEditError(f"{what} is commented out at lines {lines}; say which one")
-    if which is None or which == "last":
-        return blocks[-1]
-    if which == "first":
-        return blocks[0]
-    chosen = [b for b in blocks if numbers[b[0]] == which]
-    if not chosen:
-        raise AmbiguousEditError(f"no commented-out {what} at line {which}")
-    return chosen[0]
 
 
 def _same(old: Service, new: Service) -> bool:

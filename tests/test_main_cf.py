@@ -250,6 +250,15 @@ def test_new_name_never_swallows_an_orphan_across_comments() -> None:
     assert MainCf.parse(data).uncomment("relayhost") is False
 
 
+def test_uncomment_never_enables_a_broken_reference() -> None:
+    # Found by the stateful test: a commented continuation that looks like a definition.
+    data = b"#x_custom = \n# x\n# relayhost = y$\n"
+    doc = MainCf.parse(data)
+    assert doc.disabled("relayhost") == []
+    assert doc.uncomment("relayhost") is False
+    assert doc.to_bytes() == data
+
+
 def test_new_name_never_splits_an_entry() -> None:
     # "#relayhost" here is interior trivia of mydestination: never an insertion point.
     data = b"mydestination = a,\n#relayhost = [x]\n  b\n"
