@@ -34,10 +34,6 @@ def ws_strip(text: str) -> str:
     return text.strip(WS)
 
 
-def has_ws(text: str) -> bool:
-    return any(c in WS for c in text)
-
-
 def split_lines(raw: str) -> list[str]:
     """Split on LF only, keeping each line's LF; never ``str.splitlines()``."""
     parts = raw.split("\n")
@@ -65,10 +61,6 @@ def is_trivia(line: str) -> bool:
     """BLANK or COMMENT: whitespace only, or the first non-whitespace byte is ``#``."""
     stripped = line.lstrip(WS)
     return not stripped or stripped[0] == "#"
-
-
-def is_continuation(line: str) -> bool:
-    return bool(line) and line[0] in LINE_WS and not is_trivia(line)
 
 
 def dominant_eol(text: str) -> str:

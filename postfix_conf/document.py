@@ -90,9 +90,6 @@ class Document:
         """Make the current content the new baseline (after a successful write)."""
         self.source = self.to_bytes()
 
-    def _ends_without_newline(self) -> bool:
-        return bool(self._nodes) and not self._nodes[-1].raw.endswith("\n")
-
     def _with_final_newline(self, nodes: list[Node], eol: str) -> list[Node]:
         """Repair a missing final LF before appending (postconf < 3.11 glues lines)."""
         if nodes and not nodes[-1].raw.endswith("\n"):

@@ -38,10 +38,6 @@ def scan(value: str) -> MacroScan:
     return result
 
 
-def references(value: str) -> list[str]:
-    return scan(value).refs
-
-
 def _scan(value: str, out: MacroScan) -> None:
     i = 0
     n = len(value)
