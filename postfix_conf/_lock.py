@@ -20,13 +20,13 @@ without renaming unlinks ``F.tmp`` *while still holding the lock* (Postfix's
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import errno
 import fcntl
 import os
 import stat
 import time
 from dataclasses import dataclass
+from functools import cache
 
 from ._file_errors import NotRegularFileError, describe_type, os_error
 from .errors import LockTimeoutError
@@ -223,7 +223,12 @@ RENAME_EXCHANGE = 2
 _UNSUPPORTED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP)
 
 
+@cache
 def _load_renameat2() -> object | None:
+    """libc's renameat2, loaded on first use (ctypes costs milliseconds a read-only command
+    should not pay); None when this libc has none."""
+    import ctypes
+
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         fn = libc.renameat2
@@ -234,14 +239,13 @@ def _load_renameat2() -> object | None:
     return fn
 
 
-_renameat2 = _load_renameat2()
-
-
 def renameat2(src: str, dst: str, flags: int) -> bool:
     """``renameat2(src, dst, flags)``; False when the kernel or file system lacks it."""
-    if _renameat2 is None or not USE_RENAMEAT2:
+    fn = _load_renameat2() if USE_RENAMEAT2 else None
+    if fn is None:
         return False
-    fn = _renameat2
+    import ctypes
+
     assert callable(fn)
     rc = fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dst), flags)
     if rc == 0:

@@ -26,16 +26,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from ._text import WS, braces_balanced, is_trivia, line_body, split_lines, ws_strip
+from ._text import WS, braces_balanced, is_trivia, line_body, split_lines, split_nameval, ws_strip
+from .data import READ_ONLY
 from .errors import InvalidNameError, InvalidValueError
-from .main_cf import split_nameval
 
 SEP = " \t\r\n"
 """``PCF_MASTER_BLANKS``: the token separators of master.cf."""
 TYPES = ("inet", "unix", "unix-dgram", "fifo", "pass")
 FIELDS = ("service", "type", "private", "unprivileged", "chroot", "wakeup", "process_limit", "command")
 KNOWN_TCP_PORTS = {"lmtp": "24", "smtp": "25", "smtps": "465", "submissions": "465", "submission": "587"}
-READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
 
 Severity = Literal["error", "warning", "info"]
 _SKIP = re.compile(r"[ \t\r\n]*")

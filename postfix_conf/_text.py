@@ -8,6 +8,8 @@ encode. Whitespace is C ``isspace()`` in the C locale, *not* Python's ``str.issp
 
 from __future__ import annotations
 
+import re
+
 WS = " \t\n\v\f\r"
 """C ``isspace()``: what Postfix's ``ISSPACE()`` accepts."""
 
@@ -15,6 +17,7 @@ LINE_WS = " \t\v\f\r"
 """Whitespace that can occur inside one physical line (LF ends the line)."""
 
 BOM = "\ufeff"
+_NAMEVAL = re.compile(r"([^ \t\n\v\f\r=]+)[ \t\n\v\f\r]*=(.*)", re.DOTALL)
 
 
 def decode(data: bytes | str) -> str:
@@ -81,3 +84,14 @@ def braces_balanced(text: str) -> bool:
             if level < 0:
                 return False
     return level == 0
+
+
+def split_nameval(text: str) -> tuple[str, str] | tuple[None, str]:
+    """Postfix's ``split_nameval()``: ``(name, value)`` or ``(None, error message)``."""
+    stripped = text.lstrip(WS)
+    if not stripped or stripped[0] == "=":
+        return None, "missing attribute name"
+    m = _NAMEVAL.match(stripped)
+    if m is None:
+        return None, "missing '=' after attribute name"
+    return m.group(1), ws_strip(m.group(2))

@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar, cast
 
 from ._file_errors import FileMissingError, TransactionError
+from ._fingerprint import check_expect
 from ._lock import DEFAULT_LOCK_TIMEOUT
 from ._staging import StagedFile, resolve_target
-from ._writer import _check_expect, read_file
+from ._writer import read_file
 from .errors import PostfixConfError
 
 if TYPE_CHECKING:
@@ -238,7 +239,7 @@ class Transaction:
                 if sf.old == data:
                     unchanged.append(e)
                     continue
-                _check_expect(sf, e.expect)
+                check_expect(sf, e.expect)
                 sf.stage(data, backup=self.backup, secret=e.secret)
         except PostfixConfError as exc:
             abort_all()

@@ -5,7 +5,6 @@ Public through :mod:`postfix_conf.files`; the mechanics are in :mod:`._staging`.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from collections.abc import Callable
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._file_errors import FileMissingError, os_error
+from ._fingerprint import Fingerprint, check_expect
 from ._lock import DEFAULT_LOCK_TIMEOUT
 from ._staging import StagedFile, display, open_regular, read_all
 from .errors import ConcurrentModificationError
@@ -23,25 +23,6 @@ if TYPE_CHECKING:
 StrPath = str | os.PathLike[str]
 D = TypeVar("D", bound="Document")
 
-
-
-@dataclass(frozen=True, slots=True)
-class Fingerprint:
-    """What a file was when it was read. Conflicts are decided on ``sha256`` (content);
-    the identity fields only make the error message say *how* the file changed."""
-
-    st_dev: int
-    st_ino: int
-    size: int
-    mtime_ns: int
-    sha256: str
-
-    @classmethod
-    def of(cls, st: os.stat_result, data: bytes) -> Fingerprint:
-        return cls(st.st_dev, st.st_ino, len(data), st.st_mtime_ns, hashlib.sha256(data).hexdigest())
-
-    def matches(self, data: bytes) -> bool:
-        return len(data) == self.size and hashlib.sha256(data).hexdigest() == self.sha256
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,29 +74,6 @@ def read_file(path: StrPath) -> tuple[bytes, Fingerprint]:
 
 
 # -- writing -----------------------------------------------------------------------------------
-def _check_expect(sf: StagedFile, expect: Fingerprint | bytes | None) -> None:
-    if expect is None:
-        return
-    current = sf.old
-    if current is None:
-        if isinstance(expect, bytes) and expect == b"":
-            return
-        raise ConcurrentModificationError(
-            f"{sf.shown}: was removed since it was read; nothing was written")
-    same = expect.matches(current) if isinstance(expect, Fingerprint) else current == expect
-    if same:
-        return
-    how = "modified"
-    if isinstance(expect, Fingerprint) and sf.orig_stat is not None:
-        if (sf.orig_stat.st_dev, sf.orig_stat.st_ino) != (expect.st_dev, expect.st_ino):
-            how = "replaced by another program (new inode)"
-        else:
-            how = "modified in place"
-    raise ConcurrentModificationError(
-        f"{sf.shown}: was {how} since it was read; nothing was written. "
-        "Re-read the file and apply the edit again.")
-
-
 def _unchanged(target: str, data: bytes) -> WriteResult | None:
     """Unlocked fast path: the file already holds ``data`` (works on read-only media too)."""
     opened = open_regular(target, target)
@@ -180,7 +138,7 @@ def write_atomic(path: StrPath, data: bytes, *, expect: Fingerprint | bytes | No
             result = WriteResult(sf.target, written=False, fingerprint=Fingerprint.of(sf.orig_stat, data))
             sf.abort()  # Postfix's edit_file_cleanup: unlink our .tmp while still locked
             return result
-        _check_expect(sf, expect)
+        check_expect(sf, expect)
     except BaseException:
         sf.abort()
         raise

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import difflib
 import os
-from pathlib import Path
 from typing import TypeVar
 
 from ._text import decode, dominant_eol, encode, split_lines
+from ._writer import read_file, write_document
 from .errors import Diagnostic
 from .lines import Node, line_numbers, split_nodes
 
@@ -42,8 +42,13 @@ class Document:
 
     @classmethod
     def read(cls: type[D], path: StrPath) -> D:
-        """Read and parse a file (bytes, no newline translation)."""
-        return cls.parse(Path(path).read_bytes(), path=path)
+        """Read and parse a regular file (through symlinks, bytes, no newline translation).
+
+        The read is the same as the writers': a FIFO or device is refused instead of
+        blocking, and a file rewritten in place while being read is read again.
+        """
+        data, _ = read_file(path)
+        return cls.parse(data, path=path)
 
     # -- output ---------------------------------------------------------------------
     @property
@@ -104,8 +109,6 @@ class Document:
         Nothing is written (same inode, same mtime) when the file already holds
         these bytes. ``secret`` creates a missing file 0600 from its first byte.
         """
-        from .files import write_document  # local import: keeps module import light
-
         target = path if path is not None else self.path
         if target is None:
             raise ValueError("no path given and the document was not read from a file")

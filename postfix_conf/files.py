@@ -37,10 +37,11 @@ from ._file_errors import (
     describe_type,
     os_error,
 )
+from ._fingerprint import Fingerprint
 from ._lock import DEFAULT_LOCK_TIMEOUT, EDIT_SUFFIX
 from ._staging import open_regular
 from ._transaction import ConfigDir, Transaction, TransactionResult
-from ._writer import EditResult, Fingerprint, WriteResult, edit_file, read_file, write_atomic, write_document
+from ._writer import EditResult, WriteResult, edit_file, read_file, write_atomic, write_document
 from .errors import ConcurrentModificationError, FileWriteError, LockTimeoutError
 
 StrPath = str | os.PathLike[str]

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, ws_strip
-from .data import RAW_PARAMETERS, builtin_parameters
+from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, split_nameval, ws_strip
+from .data import RAW_PARAMETERS, READ_ONLY, builtin_parameters
 from .document import Document
 from .errors import (
     AmbiguousEditError,
@@ -24,16 +24,14 @@ from .errors import (
     InvalidValueError,
     MalformedEntryError,
 )
-from .expand import scan
 from .lines import Node, logical_text, split_nodes
+from .macros import scan
 
 _KEY = re.compile(r"[^ \t\r\n=]*")
 # One-line entries without NUL and with plain spacing: name == edit key, no join needed.
 _FAST = re.compile(r"([^ \t\n\v\f\r=\0]+)[ \t]*=[ \t]*([^\n\0]*)\n?\Z")
-_NAMEVAL = re.compile(r"([^ \t\n\v\f\r=]+)[ \t\n\v\f\r]*=(.*)", re.DOTALL)
 _PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f]*)")  # a CR here ends the line
 _COMMENTED_HEAD = re.compile(r"#[ \t\v\f]*([^ \t\n\v\f\r=#]+)[ \t\v\f]*=")
-READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,17 +51,6 @@ class _Entry(NamedTuple):
     value: str
     error: str  # "" or the Postfix error text
     code: str
-
-
-def split_nameval(text: str) -> tuple[str, str] | tuple[None, str]:
-    """Postfix's ``split_nameval()``: ``(name, value)`` or ``(None, error message)``."""
-    stripped = text.lstrip(WS)
-    if not stripped or stripped[0] == "=":
-        return None, "missing attribute name"
-    m = _NAMEVAL.match(stripped)
-    if m is None:
-        return None, "missing '=' after attribute name"
-    return m.group(1), ws_strip(m.group(2))
 
 
 def _entry_text(raw: str) -> str:

@@ -29,8 +29,9 @@ from . import _master_edit as me
 from . import _master_layout as ml
 from . import _master_tokens as mt
 from ._master_disabled import Which as Which
-from ._master_tokens import FIELDS, READ_ONLY, Problem, Token
+from ._master_tokens import FIELDS, Problem, Token
 from ._text import is_trivia, line_body, split_lines
+from .data import READ_ONLY
 from .document import Document
 from .errors import (
     Diagnostic,

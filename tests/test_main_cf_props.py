@@ -11,8 +11,8 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from postfix_conf import MainCf
 from postfix_conf._text import decode, encode, split_lines
-from postfix_conf.expand import scan
 from postfix_conf.lines import split_nodes
+from postfix_conf.macros import scan
 
 from . import reference
 from .strategies import NAMES, main_cf_text, names

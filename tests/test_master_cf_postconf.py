@@ -22,7 +22,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from postfix_conf._master_tokens import READ_ONLY
+from postfix_conf.data import READ_ONLY
 from postfix_conf.errors import PostfixConfError
 from postfix_conf.master_cf import MasterCf
 

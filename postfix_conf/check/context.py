@@ -12,10 +12,10 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..macros import ExpandError, expand, level
 from ..main_cf import MainCf
 from ..master_cf import MasterCf, Service
 from ._data import builtin_defaults
-from .expansion import ExpandError, expand, level
 from .findings import Finding, make
 
 LIST_SEPARATORS = ", \t\r\n"

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..errors import Diagnostic
+from ..macros import NestingError
 from ..master_cf import Service
 from ._data import boolean_parameters, obsolete_parameters
 from .context import Config, service_label
-from .expansion import NestingError
 from .findings import Finding, make
 from .maps import all_maps, freshness
 

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..macros import ExpandError
 from ..master_cf import Service
 from .context import Config, split_list
-from .expansion import ExpandError
 from .findings import Finding, make
 
 COMPILED = {"hash": (".db",), "btree": (".db",), "lmdb": (".lmdb",), "cdb": (".cdb",), "dbm": (".dir", ".pag"),

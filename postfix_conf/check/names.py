@@ -26,13 +26,11 @@ import difflib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ..data import RAW_PARAMETERS, builtin_parameters
-from ..expand import scan
-from ..main_cf import READ_ONLY
+from ..data import RAW_PARAMETERS, READ_ONLY, builtin_parameters
+from ..macros import ExpandError, expand, scan
 from ..master_cf import Service
 from ._data import builtin_defaults, dbms_suffixes, service_suffixes
 from .context import Config, split_list, split_plain, unbrace
-from .expansion import ExpandError, expand
 from .findings import Finding, make
 
 

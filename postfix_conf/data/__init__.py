@@ -18,6 +18,10 @@ try:  # generated only in bundled copies (ansible/build.py); a static import, so
 except ImportError:
     _embedded = None
 
+READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
+"""Parameters a daemon sets itself: an assignment in main.cf or as ``-o`` is ignored
+with "read-only parameter assignment" (postconf's own regression tests show it)."""
+
 RAW_PARAMETERS = frozenset({
     "command_execution_directory", "default_rbl_reply", "forward_path", "luser_relay",
     "mailbox_command", "postscreen_expansion_filter", "postscreen_reject_footer", "process_id",
