@@ -107,7 +107,7 @@ def test_expression_errors_have_postfix_wording(value: str, message: str) -> Non
     """Texts as postconf 3.7 printed them for these values (transcript in the test above's style)."""
     assert scan(value).expression_errors == [message]
     with pytest.raises(ExpandError, match=re.escape(message)):
-        expand(value, {}.get)
+        expand(value, _none)
 
 
 def test_a_loop_is_a_nesting_error() -> None:
@@ -120,5 +120,9 @@ def test_empty_names_are_lookups_not_errors() -> None:
     for value in ("$( )b", "$(:z)", "$(?)"):
         assert scan(value).errors == scan(value).expression_errors == []
         assert scan(value).refs == [""]
-    assert expand("$( )b", {}.get) == "b"
-    assert expand("$(:z)", {}.get) == "z"
+    assert expand("$( )b", _none) == "b"
+    assert expand("$(:z)", _none) == "z"
+
+
+def _none(name: str) -> str | None:
+    return None
