@@ -32,11 +32,11 @@ from .files import (
     edit_file,
     ensure_private,
     read_file,
-    secure_compiled_map,
     write_atomic,
     write_document,
 )
 from .main_cf import MainCf, Parameter
+from .maps import secure_compiled_map
 from .master_cf import MasterCf, Service
 from .table import Entry as TableEntry
 from .table import LookupTable, fold_key, split_credentials

@@ -265,25 +265,27 @@ class StagedFile:
         self.exchangeable = try_flock(self.orig_fd, ORIGINAL_LOCK_WAIT)
 
     # -- phase 2: write the temporary file ------------------------------------------------
-    def stage(self, data: bytes, *, backup: bool, secret: bool) -> None:
+    def stage(self, data: bytes, *, backup: bool, secret: bool, uid: int | None = None) -> None:
+        """Write ``data`` to the lock file with the old file's attributes; ``secret`` drops
+        group/other bits (a new file is 0600), ``uid`` gives the file that owner instead."""
         assert self.state == "locked", self.state
         fd = self.locks[-1].fd
         st = self.orig_stat
         try:
             write_all(fd, data)
             mine = os.fstat(fd)
-            if st is not None:
-                mode = stat.S_IMODE(st.st_mode)
-                if (mine.st_uid, mine.st_gid) != (st.st_uid, st.st_gid):
-                    try:
-                        os.fchown(fd, st.st_uid, st.st_gid)
-                    except PermissionError as exc:
-                        raise PermissionDeniedError(
-                            self.shown, f"cannot keep the owner {st.st_uid}:{st.st_gid} of the file "
-                            "(run as root or as its owner); the file was left unchanged",
-                            errno=exc.errno) from exc
-            else:
-                mode = NEW_FILE_MODE & ~current_umask()
+            mode = stat.S_IMODE(st.st_mode) if st is not None else NEW_FILE_MODE & ~current_umask()
+            owner = (mine.st_uid, mine.st_gid) if st is None else (st.st_uid, st.st_gid)
+            owner = owner if uid is None else (uid, owner[1])
+            if (mine.st_uid, mine.st_gid) != owner:
+                try:
+                    os.fchown(fd, *owner)
+                except PermissionError as exc:
+                    what = "keep" if uid is None else "set"
+                    raise PermissionDeniedError(
+                        self.shown, f"cannot {what} the owner {owner[0]}:{owner[1]} of the file "
+                        "(run as root or as its owner); the file was left unchanged",
+                        errno=exc.errno) from exc
             if secret:
                 mode = SECRET_MODE if st is None else mode & ~0o077
             copy_xattrs(self.orig_fd if st is not None else None, fd, self.shown)

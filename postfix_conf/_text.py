@@ -95,3 +95,39 @@ def split_nameval(text: str) -> tuple[str, str] | tuple[None, str]:
     if m is None:
         return None, "missing '=' after attribute name"
     return m.group(1), ws_strip(m.group(2))
+
+
+LIST_SEPARATORS = ", \t\r\n"
+"""``CHARS_COMMA_SP``: what separates the elements of list-valued parameters."""
+
+
+def split_list(value: str) -> list[str]:
+    """Elements of a list value as ``mystrtokq(CHARS_COMMA_SP, "{}")`` gives them (braces kept)."""
+    out: list[str] = []
+    i, n = 0, len(value)
+    while i < n:
+        while i < n and value[i] in LIST_SEPARATORS:
+            i += 1
+        if i >= n:
+            break
+        start, depth = i, 0
+        while i < n and (depth > 0 or value[i] not in LIST_SEPARATORS):
+            if value[i] == "{":
+                depth += 1
+            elif value[i] == "}":
+                depth -= 1
+            i += 1
+        out.append(value[start:i])
+    return out
+
+
+def split_plain(value: str) -> list[str]:
+    """``mystrtok(CHARS_COMMA_SP)``: like :func:`split_list` but braces are ordinary characters."""
+    return [t for t in re.split(r"[, \t\r\n]+", value) if t]
+
+
+def unbrace(token: str) -> str:
+    """``{ text }`` -> ``text`` (outer braces and the whitespace inside them removed)."""
+    if token.startswith("{") and token.endswith("}"):
+        return token[1:-1].strip(" \t\r\n")
+    return token

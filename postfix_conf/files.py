@@ -39,17 +39,13 @@ from ._file_errors import (
 )
 from ._fingerprint import Fingerprint
 from ._lock import DEFAULT_LOCK_TIMEOUT, EDIT_SUFFIX
-from ._staging import open_regular
-from ._transaction import ConfigDir, Transaction, TransactionResult
+from ._transaction import ConfigDir, LockOrderError, Transaction, TransactionResult
 from ._writer import EditResult, WriteResult, edit_file, read_file, write_atomic, write_document
 from .errors import ConcurrentModificationError, FileWriteError, LockTimeoutError
 
 StrPath = str | os.PathLike[str]
 
-COMPILED_MAP_SUFFIXES = (".db", ".lmdb", ".cdb")
-
 __all__ = [
-    "COMPILED_MAP_SUFFIXES",
     "DEFAULT_LOCK_TIMEOUT",
     "EDIT_SUFFIX",
     "ConcurrentModificationError",
@@ -61,6 +57,7 @@ __all__ = [
     "FileWriteError",
     "Fingerprint",
     "InsecureFileError",
+    "LockOrderError",
     "LockTimeoutError",
     "MissingDirectoryError",
     "NotRegularFileError",
@@ -73,48 +70,12 @@ __all__ = [
     "edit_file",
     "ensure_private",
     "read_file",
-    "secure_compiled_map",
     "write_atomic",
     "write_document",
 ]
 
 
 # -- secrets --------------------------------------------------------------------------------------
-def secure_compiled_map(path: StrPath, *, uid: int | None = 0) -> list[str]:
-    """Force compiled maps to mode 0600 (and owner ``uid``, root by default; None keeps it).
-
-    ``path`` is a ``.db``/``.lmdb``/``.cdb`` file, or the source table, in which case every
-    existing compiled sibling is secured. Call it right after ``postmap``. Returns the
-    files handled. (postmap gives the compiled file the *source's* mode, so keeping the
-    source 0600 means the map is never readable by others in the first place.)
-    """
-    p = os.path.abspath(os.fspath(path))
-    if p.endswith(COMPILED_MAP_SUFFIXES):
-        candidates = [p]
-    else:
-        candidates = [p + s for s in COMPILED_MAP_SUFFIXES if os.path.lexists(p + s)]
-        if not candidates:
-            raise FileMissingError(p, "no compiled map (" + "/".join(COMPILED_MAP_SUFFIXES) + ") exists; "
-                                   "run postmap first")
-    done: list[str] = []
-    for name in candidates:
-        opened = open_regular(name, name)
-        if opened is None:
-            raise FileMissingError(name, "does not exist; run postmap first")
-        fd, st = opened
-        try:
-            if uid is not None and st.st_uid != uid:
-                os.fchown(fd, uid, -1)
-            if stat.S_IMODE(os.fstat(fd).st_mode) != 0o600:
-                os.fchmod(fd, 0o600)
-        except OSError as exc:
-            raise os_error(exc, name, "make the compiled map private", unchanged=False) from exc
-        finally:
-            os.close(fd)
-        done.append(name)
-    return done
-
-
 def ensure_private(path: StrPath, *, owners: tuple[int, ...] | None = None) -> None:
     """Raise :class:`InsecureFileError` unless ``path`` is a regular file that neither
     group nor other can access, owned by root or the current user (or one of ``owners``)."""

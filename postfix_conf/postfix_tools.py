@@ -97,6 +97,48 @@ def postmap(config_dir: Path, map_type: str, path: Path) -> ToolResult:
     return run_tool("postmap", ["-c", str(config_dir), f"{map_type}:{path}"])
 
 
+def empty_config_dir(scratch: Path) -> Path:
+    """An empty config dir under ``scratch``, for questions that must not read the user's files
+    (a broken master.cf stops postconf) nor the machine's ``/etc/postfix``."""
+    d = scratch / "empty"
+    d.mkdir(parents=True, exist_ok=True)
+    for name in ("main.cf", "master.cf"):
+        (d / name).write_bytes(b"")
+        os.utime(d / name, (978307200, 978307200))
+    return d
+
+
+def installed_version() -> str | None:
+    """``mail_version`` of the installed Postfix, or None without postconf (or when it fails).
+
+    Asked with ``-c`` of an empty directory: the version is compiled in, and the user's own
+    files may be exactly what is broken.
+    """
+    if find_tool("postconf") is None:
+        return None
+    with tempfile.TemporaryDirectory(prefix="pfedit-") as scratch:
+        try:
+            result = run_tool("postconf", ["-c", str(empty_config_dir(Path(scratch))), "-d", "-h", "mail_version"],
+                              timeout=20)
+        except PostfixToolError:
+            return None
+    value = result.stdout.strip()
+    return value if result.ok and value else None
+
+
+def map_types(config_dir: Path) -> frozenset[str] | None:
+    """The lookup table types this Postfix supports (``postconf -m``: built in, plus the dynamic
+    ones its ``meta_directory`` registers); None without postconf. ``config_dir`` should be
+    :func:`empty_config_dir`: the answer is the installation's, and a main.cf that postconf
+    cannot read (``myorigin = /etc/mailname`` on another host) must not hide it."""
+    if find_tool("postconf") is None:
+        return None
+    result = run_tool("postconf", ["-c", str(config_dir), "-m"])
+    if not result.ok:
+        raise PostfixToolError(f"postconf -m failed: {result.stderr.strip() or result.returncode}")
+    return frozenset(result.stdout.split())
+
+
 def postconf_errors(config_dir: Path) -> list[str]:
     """Fatal errors and warnings ``postconf -n`` and ``postconf -M`` print for a directory."""
     problems: list[str] = []

@@ -183,7 +183,6 @@ def test_build_bundles_the_library_and_leaves_the_source_tree_alone(collection: 
     for module in MODULES:
         assert f"plugins/modules/{module}.py" in names
     assert "plugins/module_utils/pfedit_common.py" in names
-    assert "plugins/module_utils/pfedit_data_files.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     library = REPO / "postfix_conf"
     bundled = collection.installed / "plugins" / "module_utils" / "postfix_conf"
@@ -191,17 +190,13 @@ def test_build_bundles_the_library_and_leaves_the_source_tree_alone(collection: 
         rel = src.relative_to(library)
         assert f"plugins/module_utils/postfix_conf/{rel}" in names
         assert (bundled / rel).read_bytes() == src.read_bytes(), rel
-    # the data files the library reads with importlib.resources travel as Python too
-    data_module = (collection.installed / "plugins" / "module_utils" / "pfedit_data_files.py").read_text()
-    files = ast.literal_eval(data_module.split("FILES = ", 1)[1])
-    for txt in (library / "data").glob("*.txt"):
-        assert files[txt.name] == txt.read_text("utf-8")
+    # the library has no package data files (AnsiballZ would not ship them): its facts are Python
+    assert not [p for p in library.rglob("*") if p.is_file() and p.suffix not in (".py", ".typed")
+                and "__pycache__" not in p.parts]
     # nothing was copied into the source tree, and what a developer copies there is ignored by git
     assert not (COLLECTION_SRC / "plugins" / "module_utils" / "postfix_conf").exists()
-    assert not (COLLECTION_SRC / "plugins" / "module_utils" / "pfedit_data_files.py").exists()
     if shutil.which("git") and (REPO / ".git").exists():
-        for path in ("ansible/plugins/module_utils/postfix_conf/x.py", "ansible/dist/pfedit-postfix-0.1.0.tar.gz",
-                     "ansible/plugins/module_utils/pfedit_data_files.py"):
+        for path in ("ansible/plugins/module_utils/postfix_conf/x.py", "ansible/dist/pfedit-postfix-0.1.0.tar.gz"):
             assert subprocess.run(["git", "check-ignore", "-q", path], cwd=REPO).returncode == 0, path
 
 
@@ -246,7 +241,7 @@ def test_password_options_are_no_log(collection: Collection) -> None:
 
 
 def test_map_type_choices_are_the_library_file_types() -> None:
-    from postfix_conf.recipes.relay_auth import FILE_MAP_TYPES
+    from postfix_conf.maps import FILE_TYPES as FILE_MAP_TYPES
 
     source = (COLLECTION_SRC / "plugins" / "modules" / "postfix_map.py").read_text()
     m = re.search(r'map_type=dict\(type="str", choices=(\[.*?\])\)', source)

@@ -117,7 +117,7 @@ def test_crash_shows_no_traceback_and_no_secret(tmp_path: Path, monkeypatch: pyt
         password = secret  # a local that a pretty traceback would print
         raise RuntimeError("unexpected " + password[:0])
 
-    monkeypatch.setattr("pfedit.apply.plan_relay_auth", boom)
+    monkeypatch.setattr("postfix_conf.pipeline.plan", boom)
     monkeypatch.setenv("PFEDIT_RELAY_PASSWORD", secret)
     monkeypatch.delenv("PFEDIT_DEBUG", raising=False)
     monkeypatch.setattr(sys, "argv", ["pfedit", "apply", "relay-auth", "-c", str(tmp_path),

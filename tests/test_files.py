@@ -22,10 +22,10 @@ from postfix_conf.files import (
     edit_file,
     ensure_private,
     read_file,
-    secure_compiled_map,
     write_atomic,
 )
 from postfix_conf.main_cf import MainCf
+from postfix_conf.maps import secure_compiled_map
 from tests.conftest import POSTMAP, backdate, need_postfix, run_postfix_tool
 
 from .helpers_files import NOBODY_GID, NOBODY_UID, is_root, listing, need_root, snapshot, xattrs_supported

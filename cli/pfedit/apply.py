@@ -1,4 +1,8 @@
-"""``pfedit apply relay-auth``: the OP25B relay in one reviewable transaction."""
+"""``pfedit apply relay-auth``: the OP25B relay in one reviewable transaction.
+
+Argument parsing and output only: the recipe is :func:`postfix_conf.recipes.relay_auth`
+and the run is :mod:`postfix_conf.pipeline`, the same code the Ansible module runs.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,17 @@ from typing import Annotated, Literal
 
 import typer
 
-from postfix_conf import PostfixConfError
-from postfix_conf.recipes import RelayAuth, apply_relay_auth, plan_relay_auth
-from postfix_conf.recipes.secrets import mask
-
-from .common import BackupOption, ConfigDirOption, DiffOption, Exit, JsonOption, config_dir, die, print_json, warn
+from .common import (
+    BackupOption,
+    ConfigDirOption,
+    DiffOption,
+    Exit,
+    JsonOption,
+    config_dir,
+    die,
+    run_plan,
+    warn,
+)
 
 app = typer.Typer(no_args_is_help=True, help="Apply a whole configuration recipe.")
 
@@ -62,6 +72,11 @@ def relay_auth(
     reload: Annotated[bool, typer.Option("--reload", help="postfix reload when something changed.")] = False,
 ) -> None:
     """Relay all mail through the provider's submission port with SMTP AUTH."""
+    from postfix_conf import PostfixConfError
+    from postfix_conf.recipes import RelayAuth
+    from postfix_conf.recipes import relay_auth as recipe_of
+    from postfix_conf.secrets import mask
+
     password = read_password(password_file, password_stdin)
     cdir = config_dir(config)
     params = RelayAuth(relayhost, username, password, tls, mechanisms, password_map, map_type, submission,
@@ -71,47 +86,24 @@ def relay_auth(
         if map_type is None and password_map is None:
             from postfix_conf.postfix_tools import default_database_type
             default_type = default_database_type(cdir)
-        plan = plan_relay_auth(cdir, params, default_map_type=default_type)
-        for w in plan.warnings:
-            warn(mask(w, [password]))
-        shown_diff = mask(plan.diff(), [password]) if diff or dry_run or check else None
-        if shown_diff is not None and not json:
-            typer.echo(shown_diff, nl=False)
-        if dry_run or check:
-            if json:
-                print_json(plan.to_json() | {"diff": shown_diff})
-            elif not plan.changed:
-                typer.echo("already up to date", err=True)
-            else:
-                for op in plan.operations:
-                    typer.echo(f"would {mask(str(op), [password])}  [{op.file}]", err=True)
-            plan.transaction.discard()
-            raise typer.Exit(int(Exit.CHANGES_NEEDED) if check and plan.changed else int(Exit.OK))
-        if not plan.changed:
-            plan.transaction.discard()
-            if json:
-                print_json(plan.to_json() | {"written": []})
-            else:
-                typer.echo("already up to date")
-            return
-        result = apply_relay_auth(plan, backup=backup, postmap=not no_postmap, reload=reload)
+        recipe = recipe_of(params, default_map_type=default_type)
     except PostfixConfError as exc:
         die(mask(str(exc), [password]))
-    if json:
-        print_json(plan.to_json() | {"diff": shown_diff, "written": list(result.written), "backups": result.backups,
-                                     "postmap": result.postmap_ran, "reloaded": result.reloaded,
-                                     "messages": result.messages})
-        return
-    for file in plan.files():
-        typer.echo(f"{file}:")
-        for op in plan.operations:
-            if op.file == file:
-                typer.echo(f"  {mask(str(op), [password])}")
-    if result.postmap_ran:
-        typer.echo(f"compiled {plan.map_type}:{plan.map_path} (mode 0600)")
-    for message in result.messages:
-        typer.echo(message)
-    for original, saved in result.backups.items():
-        typer.echo(f"backup of {original}: {saved}")
-    if result.reloaded:
-        typer.echo("postfix reloaded")
+    for w in relayhost_warnings(relayhost):
+        warn(w)
+    run_plan(cdir, recipe, secrets=[password], dry_run=dry_run, check=check, diff=diff, json=json, backup=backup,
+             postmap=not no_postmap, reload=reload, extra=password_map_json)
+
+
+def password_map_json(plan: object) -> dict[str, object]:
+    """The recipe's own JSON key: the password map as main.cf names it."""
+    from postfix_conf.pipeline import Plan
+
+    assert isinstance(plan, Plan)
+    tables = plan.planned.tables
+    spec = next(iter(tables.values()), None)
+    return {"password_map": None if spec is None else f"{spec.map_type}:{spec.path}"}
+
+
+def relayhost_warnings(relayhost: str) -> list[str]:
+    return []

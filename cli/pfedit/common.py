@@ -1,14 +1,19 @@
-"""What every command shares: the config dir option, exit codes, printing, errors."""
+"""What every command shares: the config dir option, exit codes, printing, errors, and the
+one way a write is run and shown (:func:`run_plan`, over :mod:`postfix_conf.pipeline`)."""
 
 from __future__ import annotations
 
-import json
+import json as _json
 import os
+from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
+
+if TYPE_CHECKING:
+    from postfix_conf.pipeline import Plan, Recipe, Result
 
 
 class Exit(IntEnum):
@@ -44,5 +49,103 @@ def warn(message: str) -> None:
     typer.echo(f"pfedit: warning: {message}", err=True)
 
 
-def print_json(data: dict[str, Any]) -> None:
-    typer.echo(json.dumps(data, indent=2, sort_keys=True))
+def print_json(data: dict[str, Any] | list[Any]) -> None:
+    """One JSON document on stdout; non-UTF-8 bytes of the files become \\udcXX escapes."""
+    typer.echo(_json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True))
+
+
+# -- running a write ----------------------------------------------------------------------------
+Extra = Callable[["Plan"], dict[str, Any]]
+Text = Callable[["Plan", "Result | None", bool], None]
+
+
+def result_json(plan: Plan, result: Result | None, *, diff: str, dry_run: bool,
+                error: dict[str, Any] | None = None, extra: Extra | None = None) -> dict[str, Any]:
+    """The fixed keys every writing command prints with ``--json`` (documented in docs/cli.md)."""
+    data = plan.to_dict() | {
+        "config_dir": str(plan.config_dir),
+        "dry_run": dry_run,
+        "diff": diff,
+        "written": list(result.written) if result else [],
+        "created": list(result.created) if result else [],
+        "backups": dict(result.backups) if result else {},
+        "compiled": list(result.compiled) if result else [],
+        "postmap": bool(result and result.compiled),
+        "reloaded": bool(result and result.reloaded),
+        "messages": [plan.mask(m) for m in result.messages] if result else [],
+        "error": error,
+    }
+    if result is not None:
+        data["changed"] = result.changed
+    return data | (extra(plan) if extra else {})
+
+
+def operations_text(plan: Plan, result: Result | None, dry_run: bool) -> None:
+    """``pfedit apply``'s report: each file's operations, compiled maps, messages."""
+    if dry_run:
+        if not plan.changed:
+            typer.echo("already up to date", err=True)
+        for op in plan.operations:
+            typer.echo(f"would {plan.mask(str(op))}  [{op.file}]", err=True)
+        return
+    if result is None:
+        typer.echo("already up to date")
+        return
+    for file in plan.files():
+        typer.echo(f"{file}:")
+        for op in plan.operations:
+            if op.file == file:
+                typer.echo(f"  {plan.mask(str(op))}")
+    for spec in result.compiled:
+        typer.echo(f"compiled {spec}" + (" (mode 0600)" if _secret(plan, spec) else ""))
+    for message in result.messages:
+        typer.echo(plan.mask(message))
+    for original, saved in result.backups.items():
+        typer.echo(f"backup of {original}: {saved}")
+    if result.reloaded:
+        typer.echo("postfix reloaded")
+
+
+def _secret(plan: Plan, spec: str) -> bool:
+    table = plan.planned.tables.get(spec.partition(":")[2])
+    return table is not None and table.secret
+
+
+def run_plan(cdir: Path, recipe: Recipe, *, secrets: Sequence[str] = (), dry_run: bool = False, check: bool = False,
+             diff: bool = False, json: bool = False, backup: bool = False, postmap: bool = True,
+             reload: bool = False, validate: bool = True, extra: Extra | None = None,
+             text: Text = operations_text) -> None:
+    """Plan, show, and (unless ``dry_run``/``check``) apply; exit codes 0/1/3 as documented."""
+    from postfix_conf import pipeline
+    from postfix_conf.errors import PostfixConfError
+    from postfix_conf.secrets import mask
+
+    look = dry_run or check
+    try:
+        plan = pipeline.plan(cdir, recipe, lock=not look, backup=backup)
+    except PostfixConfError as exc:
+        die(mask(str(exc), list(secrets)))
+    result: Result | None = None
+    try:
+        for w in plan.warnings:
+            warn(w)
+        shown = plan.diff()
+        if (diff or look) and not json:
+            typer.echo(shown, nl=False)
+        if look or not plan.changed:
+            plan.discard()
+        else:
+            result = pipeline.apply(plan, postmap=postmap, reload=reload, validate=validate)
+    except pipeline.PipelineError as exc:
+        message = plan.mask(str(exc))
+        if json:
+            print_json(result_json(plan, None, diff=shown, dry_run=look, extra=extra, error={
+                "phase": exc.phase, "message": message, "written": list(exc.written),
+                "nothing_written": isinstance(exc, pipeline.BeforeCommitError)}))
+        die(message)
+    if json:
+        print_json(result_json(plan, result, diff=shown, dry_run=look, extra=extra))
+    else:
+        text(plan, result, look)
+    if check and plan.changed:
+        raise typer.Exit(int(Exit.CHANGES_NEEDED))

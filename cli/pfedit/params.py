@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated
 
 import typer
 
-from postfix_conf import ConfigDir, MainCf, PostfixConfError
+from postfix_conf import MainCf
+from postfix_conf.items import Item, Param
 
 from .common import (
     BackupOption,
@@ -19,6 +19,7 @@ from .common import (
     config_dir,
     die,
     print_json,
+    run_plan,
 )
 
 
@@ -69,21 +70,20 @@ def get(name: Annotated[str, typer.Argument(help="Parameter name.")], config: Co
     typer.echo(value)
 
 
-def _edit(config: ConfigDirOption, dry_run: bool, diff: bool, backup: bool, action: str,
-          names: list[str], apply: Callable[[MainCf, str], bool]) -> None:
-    cdir = ConfigDir(config_dir(config))
-    try:
-        with cdir.transaction(backup=backup) as tx:
-            doc = tx.main_cf()
-            changed = [n for n in names if apply(doc, n)]
-            if diff or dry_run:
-                typer.echo(doc.diff(), nl=False)
-            if dry_run:
-                tx.discard()
-    except PostfixConfError as exc:
-        die(str(exc))
-    verb = "would " + action if dry_run else action
-    typer.echo(f"{verb}: {', '.join(changed)}" if changed else "already up to date", err=True)
+def _edit(config: ConfigDirOption, dry_run: bool, diff: bool, backup: bool, verb: str,
+          items: list[Item]) -> None:
+    """Run main.cf edits through the pipeline (read under the edit lock, like postconf -e)."""
+    from postfix_conf.pipeline import Desired, Plan, Reader, Result
+
+    def recipe(reader: Reader) -> Desired:
+        return Desired(list(items))
+
+    def summary(plan: Plan, result: Result | None, look: bool) -> None:
+        names = [op.target for op in plan.operations]
+        shown = ("would " + verb if look else verb) + ": " + ", ".join(names)
+        typer.echo(shown if names else "already up to date", err=True)
+
+    run_plan(config_dir(config), recipe, dry_run=dry_run, diff=diff, backup=backup, validate=False, text=summary)
 
 
 def set_(assignments: Annotated[list[str], typer.Argument(help="NAME=VALUE pairs.", metavar="NAME=VALUE...")],
@@ -96,11 +96,11 @@ def set_(assignments: Annotated[list[str], typer.Argument(help="NAME=VALUE pairs
         if not sep:
             die(f"expected NAME=VALUE, got {item!r}", Exit.USAGE)
         pairs[name.strip()] = value
-    _edit(config, dry_run, diff, backup, "set", list(pairs), lambda doc, n: doc.set(n, pairs[n]))
+    _edit(config, dry_run, diff, backup, "set", [Param(n, v) for n, v in pairs.items()])
 
 
 def unset(names: Annotated[list[str], typer.Argument(help="Parameter names.")],
           config: ConfigDirOption = None, dry_run: DryRunOption = False, diff: DiffOption = False,
           backup: BackupOption = False) -> None:
     """Remove parameters from main.cf (comment lines inside them stay)."""
-    _edit(config, dry_run, diff, backup, "removed", names, lambda doc, n: doc.delete(n))
+    _edit(config, dry_run, diff, backup, "removed", [Param(n, None) for n in dict.fromkeys(names)])

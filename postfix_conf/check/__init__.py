@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..recipes.secrets import mask
+from ..secrets import mask
 from .context import Config
 from .findings import CODES, CodeInfo, Finding, Severity, sort_key
 from .hygiene import check_hygiene

@@ -1,34 +1,25 @@
-"""The Postfix facts the checks need, read from ``postfix_conf/data`` (see the headers of each file)."""
+"""The Postfix facts only the checks need, read from ``postfix_conf/data`` (see the headers of each file).
+
+``builtin_defaults``/``boolean_parameters`` live in :mod:`postfix_conf.data` (the effective view
+needs them too) and are re-exported here for the checks.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
 
-from ..data import data_lines as _lines
-
-
-@cache
-def builtin_defaults() -> dict[str, str]:
-    """``postconf -d -C builtin`` of 3.7.11: name -> raw default (host-dependent ones empty)."""
-    out: dict[str, str] = {}
-    for ln in _lines("builtin-defaults-3.7.txt"):
-        name, _, value = ln.partition(" =")
-        out[name] = value[1:] if value.startswith(" ") else value
-    return out
-
-
-@cache
-def boolean_parameters() -> frozenset[str]:
-    """Built-in parameters whose default is ``yes`` or ``no``: Postfix reads them as booleans."""
-    return frozenset(n for n, v in builtin_defaults().items() if v in ("yes", "no"))
+from ..data import boolean_parameters, builtin_defaults
+from ..data import lines as _lines
 
 
 @cache
 def service_suffixes() -> dict[str, tuple[str, ...]]:
     """master.cf command -> suffixes of the parameter names each such service adds."""
+    from ..data import service_suffixes_37
+
     out: dict[str, list[str]] = {}
-    for ln in _lines("service-param-suffixes-3.7.tsv"):
+    for ln in _lines(service_suffixes_37.TEXT):
         command, suffix = ln.split("\t")
         out.setdefault(command, []).append(suffix)
     return {k: tuple(v) for k, v in out.items()}
@@ -37,8 +28,10 @@ def service_suffixes() -> dict[str, tuple[str, ...]]:
 @cache
 def dbms_suffixes() -> dict[str, tuple[str, ...]]:
     """Legacy database type -> suffixes of the ``<table name>_<suffix>`` parameters it defines."""
+    from ..data import dbms_suffixes_37
+
     out: dict[str, list[str]] = {}
-    for ln in _lines("dbms-param-suffixes-3.7.tsv"):
+    for ln in _lines(dbms_suffixes_37.TEXT):
         kind, suffix = ln.split("\t")
         out.setdefault(kind, []).append(suffix)
     return {k: tuple(v) for k, v in out.items()}
@@ -53,8 +46,14 @@ class Obsolete:
 
 @cache
 def obsolete_parameters() -> dict[str, Obsolete]:
+    from ..data import obsolete_params
+
     out: dict[str, Obsolete] = {}
-    for ln in _lines("obsolete-params.tsv"):
+    for ln in _lines(obsolete_params.TEXT):
         name, replacement, advice = ln.split("\t")
         out[name] = Obsolete(name, replacement, advice)
     return out
+
+
+__all__ = ["Obsolete", "boolean_parameters", "builtin_defaults", "dbms_suffixes", "obsolete_parameters",
+           "service_suffixes"]

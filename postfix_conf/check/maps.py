@@ -1,10 +1,8 @@
-"""Lookup tables named in parameter values: which files they are, whether they are fresh.
+"""Tables named in the configuration, located for findings: freshness and permissions.
 
-A ``type:/path`` table of a postmap type is read from a compiled file next to its
-source (``hash``/``btree``: ``.db``, ``lmdb``: ``.lmdb``, ``cdb``: ``.cdb``,
-``dbm``/``sdbm``: ``.dir`` + ``.pag``); ``texthash`` reads the source itself.
-``proxy:`` is transparent. Relative paths (relative to the queue directory at run
-time) and other table types are left alone.
+What a table reference means (type, file, compiled files, staleness) is
+:mod:`postfix_conf.maps`; this module adds where each reference is set (parameter, file,
+line, master.cf service) and turns problems into findings.
 """
 
 from __future__ import annotations
@@ -13,51 +11,26 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import maps
 from ..macros import ExpandError
 from ..master_cf import Service
-from .context import Config, split_list
+from .context import Config
 from .findings import Finding, make
 
-COMPILED = {"hash": (".db",), "btree": (".db",), "lmdb": (".lmdb",), "cdb": (".cdb",), "dbm": (".dir", ".pag"),
-            "sdbm": (".dir", ".pag")}
-FILE_TYPES = frozenset({*COMPILED, "texthash"})
-_ALIAS_PARAMS = frozenset({"alias_maps", "alias_database"})
 _NOT_SOURCES = ("_cache_database", "_cache_map")  # caches Postfix creates itself, no source file
 
 
 @dataclass(frozen=True, slots=True)
-class MapRef:
-    """One table in one parameter value."""
+class MapRef(maps.MapRef):
+    """One table in one parameter value, and where that value is set."""
 
-    spec: str  # as written after $expansion, e.g. "hash:/etc/postfix/sasl_passwd"
-    kind: str  # the table type, proxy: removed
-    name: str  # path or table name
     param: str
     file: str  # where the parameter is set
     line: int | None
     service: Service | None
 
-    @property
-    def is_file(self) -> bool:
-        return self.kind in FILE_TYPES and self.name.startswith("/")
-
-    def compiled(self) -> list[Path]:
-        return [Path(self.name + s) for s in COMPILED.get(self.kind, ())]
-
-    def tool(self) -> str:
-        return "postalias" if self.param in _ALIAS_PARAMS else "postmap"
-
-
-def table_specs(value: str) -> list[tuple[str, str, str]]:
-    """(spec, type, name) of each ``type:name`` element of a list value (``proxy:`` removed)."""
-    out = []
-    for token in split_list(value):
-        kind, sep, name = token.partition(":")
-        while sep and kind == "proxy":
-            kind, sep, name = name.partition(":")
-        if sep and kind and kind.replace("_", "").isalnum():
-            out.append((token, kind, name))
-    return out
+    def tool(self, param: str = "") -> str:
+        return maps.MapRef.tool(self, param or self.param)
 
 
 def maps_of(cfg: Config, param: str, service: Service | None = None) -> list[MapRef]:
@@ -70,8 +43,8 @@ def maps_of(cfg: Config, param: str, service: Service | None = None) -> list[Map
     except ExpandError:
         value = raw
     file, line = cfg.where(param, service)
-    return [MapRef(spec, kind, name, param, file, line, service if file == cfg.master_path else None)
-            for spec, kind, name in table_specs(value)]
+    where = service if file == cfg.master_path else None
+    return [MapRef(r.spec, r.kind, r.name, param, file, line, where) for r in maps.parse_maps(value)]
 
 
 def all_maps(cfg: Config) -> Iterator[MapRef]:

@@ -22,6 +22,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..maps import FILE_TYPES
 from ..master_cf import Service
 from ..table import LookupTable
 from .context import Config, split_list, split_plain, unbrace
@@ -35,7 +36,6 @@ _REJECTS = frozenset({"reject", "defer", "defer_if_permit", "reject_unauth_desti
 _NEEDS_RECIPIENT = frozenset({"reject_unauth_destination", "defer_unauth_destination", "check_relay_domains"})
 _ATTACKER_KEYED = ("check_sender_access", "check_helo_access", "check_sender_a_access", "check_sender_mx_access",
                    "check_sender_ns_access", "check_helo_a_access", "check_helo_mx_access", "check_helo_ns_access")
-_FILE_TABLES = frozenset({"hash", "btree", "lmdb", "cdb", "texthash", "dbm", "sdbm"})
 STAGES = ("smtpd_client_restrictions", "smtpd_helo_restrictions", "smtpd_sender_restrictions",
           "smtpd_relay_restrictions", "smtpd_recipient_restrictions")
 
@@ -83,7 +83,7 @@ def table_values(spec: str) -> list[str] | None:
         return [unbrace(name)]
     if kind == "inline":
         return [item.partition("=")[2].strip() for item in split_list(unbrace(name))]
-    if kind in _FILE_TABLES and name.startswith("/") and os.path.isfile(name):
+    if kind in FILE_TYPES and name.startswith("/") and os.path.isfile(name):
         try:
             return list(LookupTable.read(name).entries().values())
         except OSError:

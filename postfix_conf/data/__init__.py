@@ -1,6 +1,8 @@
 """Facts about Postfix that the library ships, read from the real binaries.
 
-``builtin-params-3.7.txt`` is the output of ``postconf -d -C builtin -H`` of Postfix
+Each fact file is a small Python module holding ``TEXT`` (see its docstring for where it
+came from), imported only when a function here first needs it.
+``builtin_params_37`` is the output of ``postconf -d -C builtin -H`` of Postfix
 3.7.11 (Debian 12). ``RAW_PARAMETERS`` are the built-in names whose values Postfix
 does not expand when it reads main.cf; found by setting each built-in name to a
 malformed ``${...}`` and seeing which ones ``postconf -n`` does not refuse.
@@ -9,14 +11,6 @@ malformed ``${...}`` and seeing which ones ``postconf -n`` does not refuse.
 from __future__ import annotations
 
 from functools import cache
-from importlib.resources import files
-from types import ModuleType
-
-_embedded: ModuleType | None
-try:  # generated only in bundled copies (ansible/build.py); a static import, so bundlers see it
-    from . import _embedded  # type: ignore[attr-defined, no-redef, unused-ignore]
-except ImportError:
-    _embedded = None
 
 READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
 """Parameters a daemon sets itself: an assignment in main.cf or as ``-o`` is ignored
@@ -29,23 +23,33 @@ RAW_PARAMETERS = frozenset({
 })
 
 
-def read_text(name: str) -> str:
-    """A data file's text. Where the package was copied without its data files (Ansible
-    bundles only ``.py`` files into a module's zip), a generated ``_embedded`` module
-    holding ``FILES = {name: text}`` is used instead."""
-    try:
-        return files(__name__).joinpath(name).read_text("utf-8")
-    except OSError:
-        if _embedded is None:
-            raise
-        return str(_embedded.FILES[name])
+def lines(text: str) -> list[str]:
+    """The non-empty lines of a data module's ``TEXT``."""
+    return [ln for ln in text.split("\n") if ln]
 
 
-def data_lines(name: str) -> list[str]:
-    """Non-empty lines of a data file, ``#`` header lines left out."""
-    return [ln for ln in read_text(name).split("\n") if ln and not ln.startswith("#")]
+# Each loader imports its module statically (inside the function, so only on first use):
+# Ansible's AnsiballZ finds the modules to ship by reading import statements.
+@cache
+def builtin_parameters() -> frozenset[str]:
+    from . import builtin_params_37
+
+    return frozenset(lines(builtin_params_37.TEXT))
 
 
 @cache
-def builtin_parameters() -> frozenset[str]:
-    return frozenset(data_lines("builtin-params-3.7.txt"))
+def builtin_defaults() -> dict[str, str]:
+    """``postconf -d -C builtin`` of 3.7.11: name -> raw default (host-dependent ones empty)."""
+    from . import builtin_defaults_37
+
+    out: dict[str, str] = {}
+    for ln in lines(builtin_defaults_37.TEXT):
+        name, _, value = ln.partition(" =")
+        out[name] = value[1:] if value.startswith(" ") else value
+    return out
+
+
+@cache
+def boolean_parameters() -> frozenset[str]:
+    """Built-in parameters whose default is ``yes`` or ``no``: Postfix reads them as booleans."""
+    return frozenset(n for n, v in builtin_defaults().items() if v in ("yes", "no"))

@@ -1,5 +1,8 @@
-"""Recipes: whole, idempotent configuration tasks built from the document edits."""
+"""Recipes: whole configuration tasks as data (parameters -> desired items).
 
-from .relay_auth import ApplyResult, Operation, RelayAuth, RelayAuthPlan, apply_relay_auth, plan_relay_auth
+Run one with :mod:`postfix_conf.pipeline`: ``plan(config_dir, relay_auth(RelayAuth(...)))``.
+"""
 
-__all__ = ["ApplyResult", "Operation", "RelayAuth", "RelayAuthPlan", "apply_relay_auth", "plan_relay_auth"]
+from .relay_auth import RecipeError, RelayAuth, relay_auth
+
+__all__ = ["RecipeError", "RelayAuth", "relay_auth"]

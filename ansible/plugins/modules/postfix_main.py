@@ -148,12 +148,22 @@ config_dir:
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.pfedit.postfix.plugins.module_utils.pfedit_common import (  # noqa: E402
-    Operation,
-    PostfixConfError,
     Run,
+    desired,
+    items,
     require_library,
     scalar,
 )
+
+
+def wanted(params):
+    """One desired main.cf item per parameter (the raw text given is what must be in the file)."""
+    state = params["state"]
+    for name, given in params["parameters"].items():
+        if state == "present":
+            yield items.Param(name, scalar(name, given))
+        else:
+            yield items.Param(name, None, remove="delete" if state == "absent" else "comment")
 
 
 def main():
@@ -170,25 +180,13 @@ def main():
     )
     require_library(module)
     params = module.params
-    state = params["state"]
-    run = Run(module, backup=params["backup"])
+    run = Run(module)
     try:
-        doc = run.tx.main_cf()
-        for name, given in params["parameters"].items():
-            old = doc.get(name)
-            if state == "present":
-                if doc.set(name, scalar(name, given)):
-                    run.record(Operation(doc.path, "set", name, old, doc.get(name)))
-            elif state == "absent":
-                if doc.delete(name):
-                    run.record(Operation(doc.path, "delete", name, old, None))
-            elif doc.comment_out(name):
-                run.record(Operation(doc.path, "comment-out", name, old, None))
-    except (PostfixConfError, ValueError) as exc:
+        recipe = desired(list(wanted(params)))
+    except ValueError as exc:
         run.fail(str(exc))
-    run.save(validate=params["validate"])
-    run.reload(params["reload"])
-    run.warn_findings([doc.path])
+    run.execute(recipe, backup=params["backup"], validate=params["validate"], reload=params["reload"])
+    run.warn_findings([run.file("main.cf")])
     run.exit()
 
 

@@ -54,8 +54,10 @@ options:
       - Default what C(postconf default_database_type) says (C(hash) on most systems, C(lmdb) where
         Berkeley DB is gone).
       - V(texthash) is read directly by Postfix, without C(postmap), but only at C(postfix reload).
+      - A type this Postfix does not support (not in C(postconf -m), for example V(cdb) without the
+        C(postfix-cdb) package) fails the task before anything is written.
     type: str
-    choices: [btree, cdb, hash, lmdb, texthash]
+    choices: [btree, cdb, dbm, hash, lmdb, sdbm, texthash]
   entries:
     description:
       - 'Keys and their values, for example V({"[smtp.example.com]:587": "user:password"}). Quote keys
@@ -184,11 +186,12 @@ from pathlib import Path  # noqa: E402
 
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.pfedit.postfix.plugins.module_utils.pfedit_common import (  # noqa: E402
-    Operation,
     PostfixConfError,
     Run,
+    compiled_files,
+    desired,
+    items,
     postfix_tools,
-    relay_auth,
     require_library,
     scalar,
 )
@@ -206,25 +209,18 @@ def private(mode):
     return True  # symbolic: created private, then set exactly by Ansible
 
 
-def edit(run, table, params):
-    path = table.path
+def wanted(source, map_type, params):
+    """The table item and one item per key to set or remove (values are never shown)."""
     entries = params["entries"] or {}
-    if params["state"] == "present":
-        for key, given in entries.items():
-            value = scalar(f"the value of key {key!r}", given)
-            old = table.get(key)
-            if table.set(key, value):
-                action = "add-entry" if old is None else "update-entry"
-                run.record(Operation(path, action, key, note="value hidden"))
-        if params["exclusive"]:
-            wanted = {table.lookup_key(k) for k in entries}
-            for stored in list(table.entries()):
-                if stored not in wanted and table.delete(stored):
-                    run.record(Operation(path, "delete-entry", stored))
+    present = params["state"] == "present"
+    only = tuple(entries) if present and params["exclusive"] else None
+    out = [items.Table(str(source), map_type, secret=private(params["mode"]), only=only)]
+    if present:
+        out += [items.Entry(str(source), key, scalar(f"the value of key {key!r}", value), secret=True,
+                            note="value hidden") for key, value in entries.items()]
     else:
-        for key in [*params["keys"], *entries]:
-            if table.delete(key):
-                run.record(Operation(path, "delete-entry", key))
+        out += [items.Entry(str(source), key, None) for key in [*params["keys"], *entries]]
+    return out
 
 
 def file_state(path):
@@ -267,7 +263,7 @@ def main():
         argument_spec=dict(
             config_dir=dict(type="path"),
             path=dict(type="path", required=True),
-            map_type=dict(type="str", choices=["btree", "cdb", "hash", "lmdb", "texthash"]),
+            map_type=dict(type="str", choices=["btree", "cdb", "dbm", "hash", "lmdb", "sdbm", "texthash"]),
             entries=dict(type="dict", no_log=True),
             keys=dict(type="list", elements="str", default=[], no_log=False),
             state=dict(type="str", default="present", choices=["present", "absent"]),
@@ -283,42 +279,26 @@ def main():
     require_library(module)
     params = module.params
     values = [str(v) for v in (params["entries"] or {}).values() if v is not None]
-    run = Run(module, backup=params["backup"], secrets=values)
+    run = Run(module, secrets=values)
     run.result.update(postmap=False, messages=[])
     try:
         map_type = params["map_type"] or postfix_tools.default_database_type(run.config_dir) or "hash"
-        source = Path(os.path.abspath(run.cdir.file(params["path"])))
-        run.result["map"] = f"{map_type}:{source}"
-        table = run.tx.table(source, secret=private(params["mode"]), create=True)
-        edit(run, table, params)
-        content_changed = table.changed
-        suffix = relay_auth.COMPILED_SUFFIX.get(map_type)
-        compile_map = suffix is not None and (content_changed or (
-            source.exists() and relay_auth.compiled_map_stale(source, map_type)))
+        source = Path(run.file(params["path"]))
+        recipe = desired(wanted(source, map_type, params))
     except (PostfixConfError, ValueError) as exc:
         run.fail(str(exc))
-    if compile_map and not content_changed:
-        run.record(Operation(str(source), "postmap", run.result["map"],
-                             note="compiled map missing or older than its source"))
-        run.result["changed"] = True
-    compiled = [Path(str(source) + suffix)] if suffix else []
+    run.result["map"] = f"{map_type}:{source}"
+    compiled = compiled_files(map_type, source)
     before = {f: file_state(f) for f in [source, *compiled]}
-    run.save(validate=False)
-    if compile_map and not module.check_mode:
-        if params["postmap"]:
-            try:
-                ran = postfix_tools.postmap(run.config_dir, map_type, source)
-            except PostfixConfError as exc:
-                run.fail(str(exc))
-            if not ran.ok:
-                run.fail(f"postmap failed for {run.result['map']}: {ran.stderr.strip()}")
-            run.result["postmap"] = True
-        else:
-            run.result["messages"].append(f"run: postmap -c {run.config_dir} {run.result['map']}")
+    done = run.execute(recipe, backup=params["backup"], validate=False, postmap=params["postmap"])
+    content_changed = any(op["file"] == str(source) and op["action"].endswith("-entry")
+                          for op in run.result["operations"])
+    if done is not None:
+        run.result.update(postmap=bool(done.compiled), messages=[run.mask(m) for m in done.messages
+                                                                 if m.startswith("run: postmap")])
     if attributes(module, run, [source, *compiled], before):
         run.result["changed"] = True
-    if content_changed and suffix is None:
-        run.result["reload_required"] = True
+    run.result["reload_required"] = bool(content_changed and not compiled)
     run.warn_findings([source])
     run.exit()
 

@@ -198,13 +198,11 @@ config_dir:
   sample: /etc/postfix
 """
 
-import dataclasses  # noqa: E402 (imports go below DOCUMENTATION/EXAMPLES/RETURN)
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.pfedit.postfix.plugins.module_utils.pfedit_common import (  # noqa: E402
-    Operation,
-    PostfixConfError,
     Run,
+    desired,
+    items,
     require_library,
     scalar,
 )
@@ -219,20 +217,6 @@ def column(name, value):
     return scalar(name, value)
 
 
-def split_args(service):
-    """(the ``-o name=value`` pairs, the other arguments) of a service's normalised argv."""
-    options, other = [], []
-    args, i = service.args, 0
-    while i < len(args):
-        if args[i] == "-o" and i + 1 < len(args):
-            options += args[i:i + 2]
-            i += 2
-        else:
-            other.append(args[i])
-            i += 1
-    return tuple(options), tuple(other)
-
-
 def service_dict(service):
     if service is None:
         return None
@@ -240,48 +224,20 @@ def service_dict(service):
             "options": dict(service.options), "args": list(service.args)}
 
 
-def ensure_present(run, master, params):
-    name, kind = params["name"], params["type"]
+def wanted(params):
+    """The service item, then one item per option to set or remove."""
+    name, kind, state = params["name"], params["type"], params["state"]
+    if state != "present":
+        return [items.Service(name, kind, state=state)]
     key = f"{name}/{kind}"
-    path = master.path
-    columns = {c: column(c, params[c]) for c in COLUMNS if params[c] is not None}
-    options = {k: scalar(f"{key}/{k}", v) for k, v in (params["options"] or {}).items()}
-    command, args = params["command"], params["args"]
-    if (name, kind) not in master:
-        if params["activate_stock"] and master.disabled(name, kind):
-            master.enable(name, kind, which="last")
-            run.record(Operation(path, "enable-service", key, note="uncommented the stock block"))
-        elif not command:
-            raise ValueError(f"{key} is neither in {path} nor commented out there; give command (and the "
-                             "columns) to add it")
-        else:
-            master.add_service(name, kind, *(columns.get(c, "-") for c in COLUMNS), command,
-                               args=tuple(args or ()), options=options)
-            run.record(Operation(path, "add-service", key))
-    for col, value in columns.items():
-        old = master.get(name, kind).fields[col] if master.get(name, kind) else None
-        if master.set_field(name, kind, col, value):
-            run.record(Operation(path, "set-field", f"{key}/{col}", old, value))
-    service = master.get(name, kind)
-    if service is not None and (command is not None or args is not None):
-        option_args, other = split_args(service)
-        new = service
-        if command is not None and command != service.command:
-            new = dataclasses.replace(new, command=command)
-        if args is not None and tuple(args) != other:
-            new = dataclasses.replace(new, args=option_args + tuple(args))
-        if new != service and master.set_field(name, kind, "command", new.command_line):
-            run.record(Operation(path, "set-field", key + "/command", service.command_line, new.command_line))
-    for option, value in options.items():
-        current = master.get(name, kind)
-        before = current.options.get(option) if current else None
-        if master.set_option(name, kind, option, value):
-            run.record(Operation(path, "set-option", f"{key}/{option}", before, value))
-    for option in params["remove_options"]:
-        current = master.get(name, kind)
-        before = current.options.get(option) if current else None
-        if master.delete_option(name, kind, option):
-            run.record(Operation(path, "delete-option", f"{key}/{option}", before, None))
+    columns = tuple((c, column(c, params[c])) for c in COLUMNS if params[c] is not None)
+    options = tuple((k, scalar(f"{key}/{k}", v)) for k, v in (params["options"] or {}).items())
+    args = None if params["args"] is None else tuple(params["args"])
+    out = [items.Service(name, kind, columns=columns, command=params["command"], args=args,
+                         stock=params["activate_stock"], options=options)]
+    out += [items.Option(name, kind, k, v) for k, v in options]
+    out += [items.Option(name, kind, k, None) for k in params["remove_options"]]
+    return out
 
 
 def main():
@@ -309,25 +265,15 @@ def main():
     )
     require_library(module)
     params = module.params
-    name, kind, state = params["name"], params["type"], params["state"]
-    run = Run(module, backup=params["backup"])
+    run = Run(module)
     try:
-        master = run.tx.master_cf()
-        key = f"{name}/{kind}"
-        if state == "absent":
-            if master.remove(name, kind):
-                run.record(Operation(master.path, "remove-service", key))
-        elif state == "disabled":
-            if master.disable(name, kind):
-                run.record(Operation(master.path, "disable-service", key))
-        else:
-            ensure_present(run, master, params)
-    except (PostfixConfError, ValueError) as exc:
+        recipe = desired(wanted(params))
+    except ValueError as exc:
         run.fail(str(exc))
-    run.save(validate=params["validate"])
-    run.reload(params["reload"])
-    run.warn_findings([master.path])
-    run.exit(service=service_dict(master.get(name, kind)))
+    run.execute(recipe, backup=params["backup"], validate=params["validate"], reload=params["reload"])
+    run.warn_findings([run.file("master.cf")])
+    master = run.plan.transaction.documents.get(run.file("master.cf")) if run.plan is not None else None
+    run.exit(service=service_dict(master.get(params["name"], params["type"])) if master is not None else None)
 
 
 if __name__ == "__main__":

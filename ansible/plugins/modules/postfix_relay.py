@@ -182,11 +182,10 @@ config_dir:
   sample: /etc/postfix
 """
 
-import os  # noqa: E402 (imports go below DOCUMENTATION/EXAMPLES/RETURN)
-
 from ansible.module_utils.basic import AnsibleModule  # noqa: E402
 from ansible_collections.pfedit.postfix.plugins.module_utils.pfedit_common import (  # noqa: E402
     PostfixConfError,
+    RelayAuth,
     Run,
     postfix_tools,
     relay_auth,
@@ -215,42 +214,24 @@ def main():
     )
     require_library(module)
     p = module.params
-    run = Run(module, secrets=[p["password"]], transaction=False)
+    run = Run(module, secrets=[p["password"]])
     run.result.update(postmap=False, messages=[])
-    password_map = p["password_map"]
-    if password_map and not os.path.isabs(password_map):  # a module has no meaningful working directory
-        password_map = str(run.config_dir / password_map)
-    params = relay_auth.RelayAuth(p["relayhost"], p["username"], p["password"], p["tls"], p["mechanisms"],
-                                  password_map, p["map_type"], p["submission"], p["submission_listen"])
-    # The same calls, in the same order, as `pfedit apply relay-auth` (cli/pfedit/apply.py).
+    password_map = run.file(p["password_map"]) if p["password_map"] else None  # relative: inside config_dir
+    params = RelayAuth(p["relayhost"], p["username"], p["password"], p["tls"], p["mechanisms"], password_map,
+                       p["map_type"], p["submission"], p["submission_listen"])
     try:
         default_type = None
         if p["map_type"] is None and p["password_map"] is None:
             default_type = postfix_tools.default_database_type(run.config_dir)
-        plan = relay_auth.plan_relay_auth(run.config_dir, params, default_map_type=default_type)
+        recipe = relay_auth(params, default_map_type=default_type)
     except PostfixConfError as exc:
         run.fail(str(exc))
-    run.tx = plan.transaction
-    summary = plan.to_json()
-    run.result.update(changed=plan.changed, password_map=summary["password_map"],
-                      operations=[{k: run.mask(v) if isinstance(v, str) else v for k, v in op.items()}
-                                  for op in summary["operations"]])
-    for warning in plan.warnings:
-        run.warn(warning)
-    if module._diff:
-        run.result["diff"] = run.diffs()
-    if module.check_mode or not plan.changed:
-        plan.transaction.discard()
-    else:
-        try:
-            applied = relay_auth.apply_relay_auth(plan, backup=p["backup"], postmap=p["postmap"], reload=p["reload"])
-        except PostfixConfError as exc:
-            committed = not plan.transaction.pending()  # postmap or reload failed after the files were written
-            run.fail(str(exc), changed=committed, written=plan.files() if committed else [])
-        run.result.update(written=list(applied.written), backups=dict(applied.backups), postmap=applied.postmap_ran,
-                          reloaded=applied.reloaded, messages=[run.mask(m) for m in applied.messages])
-    run.result["reload_required"] = plan.changed and not run.result["reloaded"]
-    files = [plan.config_dir / "main.cf", plan.map_path] + ([plan.config_dir / "master.cf"] if p["submission"] else [])
+    done = run.execute(recipe, backup=p["backup"], postmap=p["postmap"], reload=p["reload"])
+    table = next(iter(run.plan.planned.tables.values()))
+    run.result["password_map"] = f"{table.map_type}:{table.path}"
+    if done is not None:
+        run.result.update(postmap=bool(done.compiled), messages=[run.mask(m) for m in done.messages])
+    files = [run.file("main.cf"), table.path] + ([run.file("master.cf")] if p["submission"] else [])
     run.warn_findings(files)
     run.exit()
 

@@ -1,8 +1,13 @@
-# Legacy database client parameter names of Postfix 3.7.11 (spec section 9 rule 3): a main.cf or master.cf
-# value naming type:prefix (prefix not a path) makes <prefix>_<suffix> known. Found by asking postconf -n which
-# <prefix>_<candidate> names it does not call unused, for every candidate string in the postconf binary.
-# type<TAB>suffix
-ldap	bind
+"""Legacy database client parameter names of Postfix 3.7.11 (spec section 9 rule 3): a main.cf or master.cf
+value naming type:prefix (prefix not a path) makes <prefix>_<suffix> known. Found by asking postconf -n which
+<prefix>_<candidate> names it does not call unused, for every candidate string in the postconf binary.
+type<TAB>suffix
+
+Kept as Python source (not a package data file) so that it is read only when first
+needed and travels wherever the library does (Ansible ships only .py files).
+"""
+
+TEXT = r"""ldap	bind
 ldap	bind_dn
 ldap	bind_pw
 ldap	cache
@@ -94,3 +99,4 @@ sqlite	result_format
 sqlite	select_field
 sqlite	table
 sqlite	where_field
+"""

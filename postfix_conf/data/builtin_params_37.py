@@ -1,5 +1,10 @@
-# Built-in parameter names of Postfix 3.7.11 (postconf -d -C builtin -H), one per line.
-2bounce_notice_recipient
+"""Built-in parameter names of Postfix 3.7.11 (postconf -d -C builtin -H), one per line.
+
+Kept as Python source (not a package data file) so that it is read only when first
+needed and travels wherever the library does (Ansible ships only .py files).
+"""
+
+TEXT = r"""2bounce_notice_recipient
 access_map_defer_code
 access_map_reject_code
 address_verify_cache_cleanup_interval
@@ -830,3 +835,4 @@ virtual_mailbox_maps
 virtual_minimum_uid
 virtual_transport
 virtual_uid_maps
+"""

@@ -1,8 +1,13 @@
-# Service-derived parameter names of Postfix 3.7.11 (spec section 9 rule 2): for each master.cf entry whose
-# command (field 8, compared literally, no path) is in column 1, postconf knows <service name><suffix>.
-# Derived with postconf -d -C service on a master.cf holding one custom-named entry per command.
-# command<TAB>suffix
-local	_delivery_slot_cost
+"""Service-derived parameter names of Postfix 3.7.11 (spec section 9 rule 2): for each master.cf entry whose
+command (field 8, compared literally, no path) is in column 1, postconf knows <service name><suffix>.
+Derived with postconf -d -C service on a master.cf holding one custom-named entry per command.
+command<TAB>suffix
+
+Kept as Python source (not a package data file) so that it is read only when first
+needed and travels wherever the library does (Ansible ships only .py files).
+"""
+
+TEXT = r"""local	_delivery_slot_cost
 local	_delivery_slot_discount
 local	_delivery_slot_loan
 local	_destination_concurrency_failed_cohort_limit
@@ -100,3 +105,4 @@ pipe	_recipient_refill_limit
 pipe	_time_limit
 pipe	_transport_rate_delay
 spawn	_time_limit
+"""

@@ -1,7 +1,12 @@
-# Built-in parameter defaults of Postfix 3.7.11 (Debian 12): postconf -d -C builtin, run with -c on an
-# empty config dir. Host-dependent values (myhostname, mydomain, mynetworks, process_id) are left empty:
-# they are computed at run time. One 'name = value' per line, values raw (not expanded).
-2bounce_notice_recipient = postmaster
+"""Built-in parameter defaults of Postfix 3.7.11 (Debian 12): postconf -d -C builtin, run with -c on an
+empty config dir. Host-dependent values (myhostname, mydomain, mynetworks, process_id) are left empty:
+they are computed at run time. One 'name = value' per line, values raw (not expanded).
+
+Kept as Python source (not a package data file) so that it is read only when first
+needed and travels wherever the library does (Ansible ships only .py files).
+"""
+
+TEXT = r"""2bounce_notice_recipient = postmaster
 access_map_defer_code = 450
 access_map_reject_code = 554
 address_verify_cache_cleanup_interval = 12h
@@ -832,3 +837,4 @@ virtual_mailbox_maps =
 virtual_minimum_uid = 100
 virtual_transport = virtual
 virtual_uid_maps =
+"""
