@@ -33,7 +33,7 @@ import pytest
 from postfix_conf import MainCf, MasterCf
 from postfix_conf.table import LookupTable
 
-from .conftest import EXAMPLES, POSTMAP, REPO, need_postfix, run_postfix_tool
+from .conftest import EXAMPLES, POSTCONF, POSTMAP, REPO, make_config_dir, need_postfix, run_postfix_tool
 
 pytest.importorskip("ansible", reason="ansible-core is not installed (pip install -e '.[test]')")
 yaml: Any = importlib.import_module("yaml")  # comes with ansible-core; no type stubs needed
@@ -128,7 +128,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Collection:
 
 
 def play(col: Collection, playbook: str, workdir: Path, *flags: str, extra: dict[str, Any] | None = None,
-         interpreter: str = sys.executable) -> Play:
+         interpreter: str = sys.executable, path_first: Path | None = None) -> Play:
     """Run one of tests/ansible/*.yml; extra vars go through a file (the password never on argv)."""
     workdir.mkdir(parents=True, exist_ok=True)
     n = len(list(workdir.glob("record-*.json")))
@@ -137,8 +137,10 @@ def play(col: Collection, playbook: str, workdir: Path, *flags: str, extra: dict
     cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", f"ansible_python_interpreter={interpreter}", "-e", f"@{vars_file}", *flags,
            str(PLAYBOOKS / playbook)]
-    proc = subprocess.run(cmd, env=col.env | {"PFEDIT_RECORD": str(record)}, capture_output=True, text=True,
-                          timeout=300, cwd=workdir)
+    env = col.env | {"PFEDIT_RECORD": str(record)}
+    if path_first is not None:  # programs that must win over the real ones (failure injection)
+        env["PATH"] = f"{path_first}:{env['PATH']}"
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=workdir)
     records = json.loads(record.read_text()) if record.exists() else []
     return Play(proc.returncode, proc.stdout, proc.stderr, records)
 
@@ -618,3 +620,20 @@ def test_modules_run_on_a_host_with_only_python(collection: Collection, tmp_path
     findings = done.result("Relay settings in main.cf")["findings"]
     assert any(f["code"] in ("duplicate-parameter-same-value", "main-duplicate-parameter-same-value")
                for f in findings), findings
+
+
+@pytest.mark.postfix
+def test_findings_use_the_installed_version_even_with_a_broken_master_cf(collection: Collection,
+                                                                          tmp_path: Path) -> None:
+    """postconf -c DIR stops on this master.cf; the version must not silently fall back to 3.7."""
+    need_postfix()
+    d = config_copy(tmp_path)
+    with (d / "master.cf").open("a") as f:
+        f.write("broken inet n -\n")  # bad field count: postconf -c DIR ... exits 1
+    assert run_postfix_tool([str(POSTCONF), "-c", str(d), "-d", "-h", "mail_version"]).returncode != 0
+    empty = make_config_dir(tmp_path / "empty")
+    installed = run_postfix_tool([str(POSTCONF), "-c", str(empty), "-d", "-h", "mail_version"], check=True)
+    done = play(collection, "edit.yml", tmp_path, extra={"config_dir": str(d)})
+    result = done.result("Relay settings in main.cf")
+    assert result["postfix_version"] == installed.stdout.decode().strip()
+    assert "version is unknown" not in done.output

@@ -15,6 +15,7 @@ import typer
 from typer.testing import CliRunner
 
 from pfedit import check as check_cli
+from postfix_conf.postfix_tools import installed_version
 
 from .conftest import EXAMPLES, make_config_dir
 
@@ -42,10 +43,10 @@ def config(tmp_path: Path, extra_main: str = "", master: str = "smtp inet n - n 
 
 
 def test_installed_version_is_the_default(tmp_path: Path) -> None:
-    if check_cli.installed_version() is None:
+    if installed_version() is None:
         pytest.skip("postconf not installed")
     result = runner.invoke(app, ["check", "-c", str(config(tmp_path))])
-    assert result.exit_code == 0 and f"(Postfix {check_cli.installed_version()})" in result.stderr
+    assert result.exit_code == 0 and f"(Postfix {installed_version()})" in result.stderr
 
 
 def invoke(*args: str) -> tuple[int, str, str]:
@@ -116,7 +117,7 @@ def test_bad_version_is_a_usage_error(tmp_path: Path) -> None:
 
 
 def test_version_of_installed_postfix() -> None:
-    version = check_cli.installed_version()
+    version = installed_version()
     if version is None:
         pytest.skip("postconf not installed")
     assert version.split(".")[0].isdigit()

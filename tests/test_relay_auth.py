@@ -7,6 +7,7 @@ postconf printed them *before* the run.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -340,3 +341,24 @@ def test_password_file_first_line_only(tmp_path: Path) -> None:
                                       "--password-file", str(pw), "--no-postmap"])
     assert result.exit_code == 0, result.output
     assert (d / "sasl_passwd").read_text() == f"{RELAY} u:{PASSWORD}\n"
+
+
+@pytest.mark.postfix
+def test_password_map_named_through_config_directory(postconf: str, postmap: str, tmp_path: Path) -> None:
+    """``hash:${config_directory}/sasl_passwd`` (a common form) is the file DIR/sasl_passwd, as
+    Postfix expands it: the recipe adds to it and leaves the setting as written."""
+    main = b"smtp_sasl_password_maps = hash:${config_directory}/sasl_passwd\n"
+    d = make_dir(tmp_path, main, (EXAMPLES / "master.cf").read_bytes())
+    (d / "sasl_passwd").write_text("[other.example]:587 someone:else\n")
+    (d / "sasl_passwd").chmod(0o600)
+    proc = run(d)
+    assert proc.returncode == 0, proc.stderr
+    after = postconf_n(d)
+    assert after.params["smtp_sasl_password_maps"] == "hash:${config_directory}/sasl_passwd"  # as written
+    assert postmap_q(d, RELAY) == f"user@example.jp:{PASSWORD}"
+    assert postmap_q(d, "[other.example]:587") == "someone:else"
+    assert sorted(p.name for p in d.iterdir() if p.name.startswith("sasl_passwd")) == ["sasl_passwd", "sasl_passwd.db"]
+    check = subprocess.run([sys.executable, "-m", "pfedit", "check", "-c", str(d), "--json"], capture_output=True,
+                           text=True, timeout=120)
+    codes = {f["code"] for f in json.loads(check.stdout)}
+    assert not codes & {"sasl-no-credentials", "sasl-no-password-map", "password-map-missing"}, codes

@@ -15,24 +15,6 @@ from .common import ConfigDirOption, Exit, JsonOption, config_dir, die
 DEFAULT_VERSION = "3.7"
 
 
-def installed_version() -> str | None:
-    """``mail_version`` of the installed Postfix (``postconf -d``), or None without postconf.
-
-    Asked without ``-c``: the version is compiled in, and postconf stops on a master.cf
-    with field errors, which is exactly what ``check`` must be able to report.
-    """
-    from postfix_conf.postfix_tools import PostfixToolError, find_tool, run_tool
-
-    if find_tool("postconf") is None:
-        return None
-    try:
-        result = run_tool("postconf", ["-d", "-h", "mail_version"], timeout=20)
-    except (PostfixToolError, OSError, TimeoutError):
-        return None
-    value = result.stdout.strip()
-    return value if result.ok and value else None
-
-
 def check(
     config: ConfigDirOption = None,
     json: JsonOption = False,
@@ -42,6 +24,8 @@ def check(
         help="Postfix version the files are for (default: the installed one, else 3.7).")] = None,
 ) -> None:
     """Find open relays, leaked passwords and silent misconfigurations (writes nothing)."""
+    from postfix_conf.postfix_tools import installed_version
+
     cdir = config_dir(config)
     version = postfix_version or installed_version() or DEFAULT_VERSION
     try:

@@ -137,15 +137,16 @@ def postfix_version():
     return postfix_tools.installed_version()
 
 
-def findings(directory, documents, files):
+def findings(directory, documents, files, version):
     """Findings about ``files``: from ``postfix_conf.check`` if bundled, else the documents' diagnostics.
 
-    Returns ``(findings, note)``; ``note`` says why check was not used, if it failed.
+    ``version`` is the installed Postfix's (None when unknown: the findings then assume 3.7,
+    and ``note`` says so). Returns ``(findings, note)``; ``note`` also says why check was not
+    used, if it failed.
     """
     note = None
     check = _check_function()
     if check is not None:
-        version = postfix_version()
         if version is None:
             note = "the Postfix version is unknown (postconf did not answer); the findings assume 3.7"
         try:
@@ -240,7 +241,9 @@ class Run:
     def warn_findings(self, files):
         """Put the findings about ``files`` in the result; show warnings and errors as module warnings."""
         documents = self.plan.transaction.documents if self.plan is not None else {}
-        found, note = findings(self.config_dir, documents, files)
+        version = postfix_version()
+        found, note = findings(self.config_dir, documents, files, version)
+        self.result["postfix_version"] = version
         if note:
             self.module.warn(note)
         for f in found:

@@ -139,6 +139,13 @@ findings:
   elements: dict
   sample: [{"code": "duplicate-parameter", "severity": "warning", "file": "/etc/postfix/main.cf", "line": 40,
             "message": "overriding earlier entry: relayhost=", "fix": null}]
+postfix_version:
+  description:
+    - The installed Postfix's C(mail_version), which the findings assume (asked without reading any
+      configuration, so a broken C(master.cf) cannot hide it); null when C(postconf) did not answer.
+  returned: always
+  type: str
+  sample: 3.7.11
 config_dir:
   description: The configuration directory used.
   returned: always

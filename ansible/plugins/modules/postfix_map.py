@@ -173,6 +173,13 @@ findings:
   returned: always
   type: list
   elements: dict
+postfix_version:
+  description:
+    - The installed Postfix's C(mail_version), which the findings assume (asked without reading any
+      configuration, so a broken C(master.cf) cannot hide it); null when C(postconf) did not answer.
+  returned: always
+  type: str
+  sample: 3.7.11
 config_dir:
   description: The configuration directory used.
   returned: always
