@@ -192,13 +192,14 @@ def _digest_fields(challenge: bytes) -> dict[str, str]:
     return out
 
 
-def digest_md5(user: str, password: str, service_host: str, cnonce: str | None = None) -> Exchange:
+def digest_md5(user: str, password: str, service_host: str, cnonce: str | None = None,
+               service: str = "smtp") -> Exchange:
     """RFC 2831 with ``qop=auth`` (smtp(8) asks for no security layer)."""
     challenge = yield b""
     fields = _digest_fields(challenge)
     realm, nonce = fields.get("realm", ""), fields.get("nonce", "")
     cnonce = cnonce or base64.b64encode(secrets.token_bytes(16)).decode()
-    uri = f"smtp/{service_host}"
+    uri = f"{service}/{service_host}"
     a1 = hashlib.md5(f"{user}:{realm}:{password}".encode()).digest() + f":{nonce}:{cnonce}".encode()
     ha1 = hashlib.md5(a1).hexdigest()
     ha2 = hashlib.md5(f"AUTHENTICATE:{uri}".encode()).hexdigest()

@@ -427,5 +427,5 @@ def _polite_quit(conn: Connection) -> None:
     try:
         conn.set_deadline(2)
         conn.command("QUIT")
-    except WireError:
+    except (WireError, OSError):
         pass

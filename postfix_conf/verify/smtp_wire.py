@@ -63,8 +63,9 @@ class Connection:
         while b"\n" not in self._buf:
             if len(self._buf) > MAX_LINE:
                 raise WireError("reply line too long")
-            self.sock.settimeout(self._left())
+            left = self._left()
             try:
+                self.sock.settimeout(left)
                 chunk = self.sock.recv(4096)
             except TimeoutError as exc:
                 raise WireTimeout("timed out") from exc
@@ -95,8 +96,9 @@ class Connection:
         raise WireError("reply has too many lines")
 
     def send(self, line: str) -> None:
-        self.sock.settimeout(self._left())
+        left = self._left()
         try:
+            self.sock.settimeout(left)
             self.sock.sendall(line.encode("utf-8", "surrogateescape") + b"\r\n")
         except TimeoutError as exc:
             raise WireTimeout("timed out") from exc
@@ -104,8 +106,9 @@ class Connection:
             raise WireError(exc.strerror or str(exc)) from exc
 
     def send_raw(self, data: bytes) -> None:
-        self.sock.settimeout(self._left())
+        left = self._left()
         try:
+            self.sock.settimeout(left)
             self.sock.sendall(data)
         except OSError as exc:
             raise WireError(exc.strerror or str(exc)) from exc
