@@ -192,7 +192,8 @@ def _resolve(settings: ClientSettings, dest: Destination, timeout: float, resolv
                     targets.extend(Target(h, a, dest.port) for a in _addresses(h, settings, resolve_host))
                 except ResolveError:
                     continue
-            how = (f"MX {', '.join(f'{p} {h}' for p, h in mx)}" if mx else f"no MX records: {dest.host} itself")
+            records = ", ".join(f"{pref} {host}" for pref, host in zip((p for p, _ in mx), hosts, strict=False))
+            how = f"MX {records}" if mx else f"no MX records: {dest.host} itself"
             if not targets:
                 raise ResolveError(f"no address for {', '.join(hosts)}")
     except ResolveError as exc:
