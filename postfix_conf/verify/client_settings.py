@@ -122,7 +122,7 @@ class ClientSettings:
     def secrets(self) -> list[str]:
         """Every password in the readable password maps, to mask them out of any text."""
         out = {split_credentials(v)[1] for t in self._tables for v in t.values()}
-        return sorted((s for s in out if s), key=len, reverse=True)
+        return sorted((s for s in out if s), key=lambda s: (-len(s), s))
 
 
 def client_settings(config_dir: Path, main: MainCf, master: MasterCf | None,

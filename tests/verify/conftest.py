@@ -42,7 +42,8 @@ def msa(certs: CertFiles) -> Iterator[Callable[..., ProviderMsa]]:
     started: list[ProviderMsa] = []
 
     def start(**kwargs: Any) -> ProviderMsa:
-        server = ProviderMsa(certs, {USER: PASSWORD}, **kwargs).start()
+        server = ProviderMsa(certs, {USER: PASSWORD}, **kwargs)
+        server.start()
         started.append(server)
         return server
 
