@@ -26,6 +26,7 @@ from pathlib import Path
 
 from ..relayhost import Destination
 from . import certificate as certs
+from .cert_levels import check_level
 from .client_settings import ClientSettings, Credentials
 from .diagnose import (
     auth_failure,
@@ -200,36 +201,16 @@ class _Probe:
                "pfedit set smtp_tls_CApath=/etc/ssl/certs"
 
     def _check_certificate(self, cert: certs.CertInfo | None) -> str:
-        s, level = self.s, self.s.tls_level
-        if level in ("verify", "secure") and cert is not None:
-            strategies = s.verify_cert_match if level == "verify" else s.secure_cert_match
-            targets = certs.match_targets(strategies, self.target.host, self.dest.host)
-            matched = certs.matching_name(cert, targets)
-            if matched is None:
-                param = f"smtp_tls_{level}_cert_match"
-                raise self.fail("tls", f"the certificate ({cert.summary()}) has the names "
-                                f"{', '.join(cert.names) or 'none'}, none matches {', '.join(targets)} "
-                                f"({param} = {', '.join(strategies)})",
-                                "connect by a name the certificate has: "
-                                + relay_auth_command(f"[{cert.names[0] if cert.names else 'NAME'}]:{self.dest.port}",
-                                                     self.user))
-            self.verified = True
-            return f"; verified (chain trusted, name {matched} matches)"
-        if level == "fingerprint" and cert is not None:
-            found = certs.fingerprint_match(cert, s.fingerprint_digest, s.fingerprints)
-            if found is None:
-                fp = cert.fingerprint(s.fingerprint_digest)
-                raise self.fail("tls", f"no listed {s.fingerprint_digest} fingerprint matches the certificate "
-                                f"(certificate {fp}, public key "
-                                f"{cert.fingerprint(s.fingerprint_digest, public_key=True)})",
-                                f"if you trust this server: pfedit set smtp_tls_fingerprint_cert_match={fp}")
-            self.verified = True
-            return f"; fingerprint {found} matches"
-        if level in ("dane", "dane-only"):
-            return ("; not verified: DANE needs DNSSEC-validated TLSA records, which this check does not look up"
-                    + (" (smtp(8) delivers only if they exist and match)" if level == "dane-only" else
-                       " (without them smtp(8) falls back to unauthenticated TLS)"))
-        return f"; not verified (level {level} does not check certificates)"
+        s = self.s
+        verdict = check_level(cert, s.tls_level, host=self.target.host, nexthop=self.dest.host,
+                              verify_match=s.verify_cert_match, secure_match=s.secure_cert_match,
+                              digest=s.fingerprint_digest, fingerprints=s.fingerprints)
+        if not verdict.ok:
+            fix = verdict.fix.format(relay=relay_auth_command(
+                f"[{cert.names[0] if cert and cert.names else 'NAME'}]:{self.dest.port}", self.user))
+            raise self.fail("tls", verdict.detail, fix)
+        self.verified = verdict.verified
+        return verdict.detail
 
     # -- EHLO and mechanisms -------------------------------------------------------------
     def ehlo(self, name: str = "ehlo") -> Reply:
