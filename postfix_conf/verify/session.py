@@ -401,7 +401,7 @@ def _next_stage(stages: list[Stage]) -> str:
     from .relay_probe import STAGES
 
     done = [s.name for s in stages]
-    return next((n for n in STAGES if n not in done), "quit")
+    return next((n for n in STAGES[1:] if n not in done), "quit")
 
 
 def _polite_quit(conn: Connection) -> None:
