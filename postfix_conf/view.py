@@ -4,7 +4,8 @@ A daemon started from a master.cf entry reads main.cf and then applies the entry
 ``-o name=value`` options on top (they also change what ``$name`` expands to in main.cf
 values), so every lookup here takes an optional :class:`Service`. Values not set
 anywhere come from the 3.7.11 built-in defaults; ``config_directory`` is the directory
-itself, as with ``postconf -c``.
+itself, as with ``postconf -c``; ``myhostname`` and ``mydomain`` are computed from the
+host name as Postfix computes them.
 
 The view works on documents, not on the disk: ``pfedit check`` reads the files, a recipe
 passes the documents it is about to write, so both reason about the same configuration
@@ -14,6 +15,8 @@ the same way (``${config_directory}/sasl_passwd`` is a file either way).
 from __future__ import annotations
 
 import re
+import socket
+from functools import cache
 from pathlib import Path
 
 from ._text import LIST_SEPARATORS, split_list, split_plain, unbrace
@@ -22,14 +25,36 @@ from .macros import ExpandError, expand, level
 from .main_cf import MainCf
 from .master_cf import MasterCf, Service
 
+DEFAULT_MYDOMAIN = "localdomain"  # DEF_MYDOMAIN
+
+
+@cache
+def _hostname() -> str:
+    return socket.gethostname()
+
+
+def default_myhostname(mydomain: str | None, hostname: str | None = None) -> str:
+    """``check_myhostname()``: the host name, with ``.$mydomain`` (else ``.localdomain``) added
+    when it has no dot."""
+    name = hostname if hostname is not None else _hostname()
+    if "." in name:
+        return name
+    return f"{name}.{mydomain if mydomain is not None else DEFAULT_MYDOMAIN}"
+
+
+def default_mydomain(myhostname: str) -> str:
+    """``check_mydomain()``: myhostname without its first label, if what is left has a dot."""
+    rest = myhostname.partition(".")[2]
+    return rest if "." in rest else DEFAULT_MYDOMAIN
+
 
 def command_name(service: Service) -> str:
     """The program a master.cf entry runs (its basename: the daemon directory is implied)."""
     return service.command.rsplit("/", 1)[-1]
 
 
-__all__ = ["LIST_SEPARATORS", "ConfigView", "command_name", "service_label", "split_list", "split_plain",
-           "unbrace"]
+__all__ = ["CLIENT_OPTIONS", "LIST_SEPARATORS", "ConfigView", "client_contexts", "command_name", "service_label",
+           "split_list", "split_plain", "tls_level", "unbrace"]
 
 
 class ConfigView:
@@ -88,6 +113,10 @@ class ConfigView:
             return self._params[name]
         if name == "config_directory":  # set from -c / MAIL_CONFIG at run time
             return str(self.config_dir)
+        if name == "myhostname":  # host-dependent: computed at run time, as Postfix does
+            return default_myhostname(self.value("mydomain", service) if self.is_set("mydomain", service) else None)
+        if name == "mydomain":
+            return default_mydomain(self.value("myhostname", service))
         return builtin_defaults().get(name)
 
     def value(self, name: str, service: Service | None = None) -> str:
@@ -129,3 +158,29 @@ class ConfigView:
 
 def service_label(service: Service) -> str:
     return f"{service.name}/{service.type}"
+
+
+# -- the SMTP client ------------------------------------------------------------------------------
+CLIENT_OPTIONS = ("smtp_sasl_", "smtp_tls_", "relayhost", "smtp_use_tls", "smtp_enforce_tls")
+"""Prefixes of the ``-o`` options that give an smtp(8) service client settings of its own."""
+
+
+def client_contexts(cfg: ConfigView) -> list[Service | None]:
+    """The default transport's service, then other smtp(8) services with their own client settings."""
+    transport = cfg.value("default_transport").strip().partition(":")[0] or "smtp"
+    base = next((s for s in cfg.services() if s.key == (transport, "unix")), None)
+    out: list[Service | None] = [base]
+    for s in cfg.services():
+        if s is not base and command_name(s) == "smtp" and any(k.startswith(CLIENT_OPTIONS) for k in s.options):
+            out.append(s)
+    return out
+
+
+def tls_level(cfg: ConfigView, service: Service | None) -> str:
+    """smtp_tls_security_level, or what the legacy booleans mean when it is empty."""
+    level = cfg.value("smtp_tls_security_level", service).strip()
+    if level:
+        return level
+    if cfg.boolean("smtp_enforce_tls", service):
+        return "encrypt"
+    return "may" if cfg.boolean("smtp_use_tls", service) else "none"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json as _json
 from typing import Annotated
 
 import typer
@@ -10,7 +9,7 @@ import typer
 from postfix_conf.check import check as run_check
 from postfix_conf.check import parse_version
 
-from .common import ConfigDirOption, Exit, JsonOption, config_dir, die
+from .common import ConfigDirOption, Exit, JsonOption, config_dir, die, print_json
 
 DEFAULT_VERSION = "3.7"
 
@@ -34,7 +33,7 @@ def check(
         die(str(exc), Exit.USAGE)
     findings = run_check(cdir, postfix_version=version)
     if json:
-        typer.echo(_json.dumps([f.to_dict() for f in findings], indent=2))
+        print_json([f.to_dict() for f in findings])
     else:
         for f in findings:
             typer.echo(str(f))

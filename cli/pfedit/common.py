@@ -49,9 +49,21 @@ def warn(message: str) -> None:
     typer.echo(f"pfedit: warning: {message}", err=True)
 
 
+def printable(value: Any) -> Any:
+    """``value`` with every string valid Unicode: a file byte that is not UTF-8 (kept by the
+    library as a lone surrogate) becomes the four characters ``\\xNN``."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    if isinstance(value, dict):
+        return {printable(k): printable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [printable(v) for v in value]
+    return value
+
+
 def print_json(data: dict[str, Any] | list[Any]) -> None:
-    """One JSON document on stdout; non-UTF-8 bytes of the files become \\udcXX escapes."""
-    typer.echo(_json.dumps(data, indent=2, sort_keys=True, ensure_ascii=True))
+    """One JSON document on stdout, valid UTF-8 (see :func:`printable`)."""
+    typer.echo(_json.dumps(printable(data), indent=2, sort_keys=True, ensure_ascii=False))
 
 
 # -- running a write ----------------------------------------------------------------------------

@@ -18,7 +18,9 @@ from dataclasses import dataclass, field
 from ..master_cf import Service
 from ..relayhost import Destination, RelayhostError, implicit_tls, parse_relayhost, sasl_lookup_keys
 from ..table import LookupTable, fold_key
-from .context import Config, command_name, service_label, split_list, unbrace
+from ..view import CLIENT_OPTIONS as _CLIENT_OPTIONS
+from ..view import client_contexts, tls_level
+from .context import Config, service_label, split_list, unbrace
 from .findings import Finding, make
 from .maps import MapRef, freshness, maps_of, permissions
 
@@ -30,30 +32,8 @@ MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5", "DIGEST-MD5", "NTLM", "GSS
                         "GS2-IAKERB", "SCRAM-SHA-1", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-224", "SCRAM-SHA-256",
                         "SCRAM-SHA-256-PLUS", "SCRAM-SHA-384", "SCRAM-SHA-512", "SCRAM-SHA-512-PLUS", "XOAUTH2",
                         "OAUTHBEARER", "ANONYMOUS", "EXTERNAL", "OTP", "SRP", "PASSDSS-3DES-1", "KERBEROS_V4"})
-_CLIENT_OPTIONS = ("smtp_sasl_", "smtp_tls_", "relayhost", "smtp_use_tls", "smtp_enforce_tls")
 _PLUGIN_HINTS = ("lib", ".so", "sasl", "plugin", "cyrus", "auxprop", "saslauthd")
 _SET_RELAY = "pfedit apply relay-auth --relayhost '{dest}' --username USER --password-file FILE"
-
-
-def client_contexts(cfg: Config) -> list[Service | None]:
-    """The default transport's service, then other smtp(8) services with their own client settings."""
-    transport = cfg.value("default_transport").strip().partition(":")[0] or "smtp"
-    base = next((s for s in cfg.services() if s.key == (transport, "unix")), None)
-    out: list[Service | None] = [base]
-    for s in cfg.services():
-        if s is not base and command_name(s) == "smtp" and any(k.startswith(_CLIENT_OPTIONS) for k in s.options):
-            out.append(s)
-    return out
-
-
-def tls_level(cfg: Config, service: Service | None) -> str:
-    """smtp_tls_security_level, or what the legacy booleans mean when it is empty."""
-    level = cfg.value("smtp_tls_security_level", service).strip()
-    if level:
-        return level
-    if cfg.boolean("smtp_enforce_tls", service):
-        return "encrypt"
-    return "may" if cfg.boolean("smtp_use_tls", service) else "none"
 
 
 @dataclass

@@ -13,24 +13,20 @@ before they are written (``apply relay-auth --verify``). Tables come from ``read
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..check.context import Config, split_list, unbrace
-from ..check.maps import table_specs
-from ..check.relay import client_contexts, tls_level
 from ..main_cf import MainCf
+from ..maps import FILE_TYPES, parse_maps
 from ..master_cf import MasterCf, Service
 from ..relayhost import Destination, RelayhostError, parse_relayhost, sasl_lookup_keys
 from ..table import LookupTable, fold_key, split_credentials
+from ..view import ConfigView, client_contexts, split_list, tls_level, unbrace
 
 TableReader = Callable[[str], LookupTable | None]
 """``read_table(path)``: the table source at ``path`` (planned or on disk), or None when absent."""
 
-FILE_TABLES = frozenset({"hash", "btree", "lmdb", "cdb", "dbm", "sdbm", "texthash"})
-DEFAULT_MYDOMAIN = "localdomain"  # DEF_MYDOMAIN
 
 
 @dataclass(frozen=True)
@@ -128,7 +124,7 @@ class ClientSettings:
 def client_settings(config_dir: Path, main: MainCf, master: MasterCf | None,
                     read_table: TableReader) -> ClientSettings:
     """The settings smtp(8) uses for the default transport, from (possibly planned) documents."""
-    cfg = _config(config_dir, main, master)
+    cfg = ConfigView(config_dir, main, master)
     contexts = client_contexts(cfg)
     service = contexts[0] if contexts else None
     notes: list[str] = []
@@ -181,55 +177,18 @@ def client_settings(config_dir: Path, main: MainCf, master: MasterCf | None,
         notes=notes, _tables=tables)
 
 
-def _config(config_dir: Path, main: MainCf, master: MasterCf | None) -> Config:
-    """A check ``Config`` over in-memory documents, as ``Config.load`` builds one from disk.
-
-    The one place that knows how: swap it for the library-level Config when that exists.
-    Host-dependent defaults (``myhostname``, ``mydomain``) are empty in the built-in table;
-    they are computed here as Postfix computes them, so that ``$myorigin`` expands.
-    """
-    cfg = Config(config_dir, main=main, master=master, main_path=str(config_dir / "main.cf"),
-                 master_path=str(config_dir / "master.cf"))
-    params = cfg._params = dict(main.parameters())
-    if "myhostname" not in params:
-        params["myhostname"] = default_myhostname(cfg.value("mydomain") if "mydomain" in params else None)
-    if "mydomain" not in params:
-        params["mydomain"] = default_mydomain(cfg.value("myhostname"))
-    if master is not None:
-        line = 1
-        for node in master.nodes:
-            if node.kind == "entry":
-                cfg._node_lines[line] = node.raw
-            line += node.raw.count("\n")
-    return cfg
-
-
-def default_myhostname(mydomain: str | None, hostname: str | None = None) -> str:
-    """``check_myhostname()``: the host name, with ``.$mydomain`` (else ``.localdomain``) added
-    when it has no dot."""
-    name = hostname if hostname is not None else socket.gethostname()
-    if "." in name:
-        return name
-    return f"{name}.{mydomain if mydomain is not None else DEFAULT_MYDOMAIN}"
-
-
-def default_mydomain(myhostname: str) -> str:
-    """``check_mydomain()``: myhostname without its first label, if what is left has a dot."""
-    rest = myhostname.partition(".")[2]
-    return rest if "." in rest else DEFAULT_MYDOMAIN
-
-
-def _tables(cfg: Config, service: Service | None, param: str, read_table: TableReader,
+def _tables(cfg: ConfigView, service: Service | None, param: str, read_table: TableReader,
             notes: list[str]) -> list[_Table]:
     """The readable tables of one parameter, in order; a note for each one that is not."""
     out: list[_Table] = []
-    for spec, kind, name in table_specs(cfg.value(param, service)):
+    for ref in parse_maps(cfg.value(param, service)):
+        spec, kind, name = ref.spec, ref.kind, ref.name
         if kind == "static":
             out.append(_Table(spec, {"*": unbrace(name)}))
         elif kind == "inline":
             items = (item.partition("=") for item in split_list(unbrace(name)))
             out.append(_Table(spec, {fold_key(k.strip()): v.strip() for k, _, v in items}))
-        elif kind in FILE_TABLES and name.startswith("/"):
+        elif kind in FILE_TYPES and name.startswith("/"):
             table = read_table(name)
             if table is None:
                 notes.append(f"{param}: {spec} does not exist")
@@ -240,7 +199,7 @@ def _tables(cfg: Config, service: Service | None, param: str, read_table: TableR
     return out
 
 
-def _sender(cfg: Config, service: Service | None, read_table: TableReader, notes: list[str]) -> str:
+def _sender(cfg: ConfigView, service: Service | None, read_table: TableReader, notes: list[str]) -> str:
     """``root@$myorigin``, rewritten by ``smtp_generic_maps`` (full address, then ``@domain``)."""
     sender = "root@" + cfg.value("myorigin", service).strip()
     tables = _tables(cfg, service, "smtp_generic_maps", read_table, notes)
