@@ -79,7 +79,8 @@ def test_mua_references_stay_as_written(tmp_path: Path) -> None:
 @pytest.mark.postfix
 def test_a_replaced_option_shows_what_it_replaced(tmp_path: Path) -> None:
     need_postfix()
-    d = config(tmp_path, MASTER.replace(b"$mua_relay_restrictions", b"permit_mynetworks,permit_sasl_authenticated,reject"))
+    old = b"permit_mynetworks,permit_sasl_authenticated,reject"
+    d = config(tmp_path, MASTER.replace(b"$mua_relay_restrictions", old))
     proc = apply(d, tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert ("submission/inet/smtpd_relay_restrictions: 'permit_mynetworks,permit_sasl_authenticated,reject'"
