@@ -44,8 +44,10 @@ def values(d: Path) -> dict[str, str]:
     "unused parameter: name=value" warnings."""
     backdate(d / "main.cf")  # postconf re-reads a main.cf written in the last second
     got = run_postfix_tool([str(POSTCONF), "-c", str(d), "-n"])
-    out = dict(line.split(" = ", 1) if " = " in line else (line.rstrip(" ="), "")
-               for line in got.stdout.decode().splitlines())
+    out: dict[str, str] = {}
+    for line in got.stdout.decode().splitlines():
+        name, _, value = line.partition(" = ")
+        out[name.rstrip(" =")] = value
     for line in got.stderr.decode().splitlines():
         if "unused parameter: " in line:
             name, _, value = line.split("unused parameter: ", 1)[1].partition("=")
