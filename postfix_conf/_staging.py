@@ -183,6 +183,7 @@ class StagedFile:
         self.method: str | None = None  # "exchange" or "rename" once committed
         self.owns_tmp_name = False
         self.backup: str | None = None
+        self.removing = False  # staged to be deleted (stage_removal) rather than replaced
         self.state = "new"  # new, locked, staged, committed, rolledback, done, aborted
 
     # -- naming -----------------------------------------------------------------------
@@ -301,6 +302,18 @@ class StagedFile:
         self.new = data
         self.state = "staged"
 
+    def stage_removal(self, *, backup: bool) -> None:
+        """Prepare to delete the file (at commit it is parked under the lock name, as the
+        old version is in an exchange, so that a rollback can put the very same inode back)."""
+        assert self.state == "locked", self.state
+        if self.orig_stat is None:
+            raise ConcurrentModificationError(f"{self.shown}: was removed since it was read; nothing was written")
+        if backup:
+            self._make_backup()
+        self.removing = True
+        self.new = None
+        self.state = "staged"
+
     def _make_backup(self) -> None:
         assert self.orig_stat is not None and self.old is not None
         st = self.orig_stat
@@ -356,7 +369,9 @@ class StagedFile:
         assert self.state == "staged", self.state
         tmp, target = self.tmp_path, self.target
         try:
-            if self.orig_stat is None:
+            if self.removing:
+                self._commit_removal()
+            elif self.orig_stat is None:
                 self._commit_new()
             elif self.exchangeable and renameat2(tmp, target, RENAME_EXCHANGE):
                 self.method = "exchange"
@@ -380,6 +395,20 @@ class StagedFile:
         except OSError as exc:
             raise os_error(exc, self.shown, "sync the directory after replacing the file",
                            unchanged=False) from exc
+
+    def _commit_removal(self) -> None:
+        """Take the file's name away. When we hold the old inode's flock it is parked under the
+        lock name (newcomers opening ``.tmp`` then block on it until we finish); otherwise it
+        is unlinked and a rollback rewrites it from the bytes we read."""
+        self._check_unchanged(os.lstat(self.target))
+        if self.exchangeable:
+            os.rename(self.target, self.tmp_path)  # our empty lock inode loses its name; we still hold it
+            self.method = "park"
+        else:
+            os.unlink(self.target)
+            self.method = "unlink"
+            self.owns_tmp_name = True
+        self.state = "committed"
 
     def _commit_new(self) -> None:
         tmp, target = self.tmp_path, self.target
@@ -424,6 +453,15 @@ class StagedFile:
         if self.state != "committed":
             return True
         try:
+            if self.method == "park":
+                if not renameat2(self.tmp_path, self.target, RENAME_NOREPLACE):
+                    if os.path.lexists(self.target):
+                        return False
+                    os.rename(self.tmp_path, self.target)
+                fsync_dir(os.path.dirname(self.target))
+                self.owns_tmp_name = False  # the name went back to the file; our lock inode has none
+                self.state = "rolledback"
+                return True
             if self.method == "exchange":
                 if renameat2(self.tmp_path, self.target, RENAME_EXCHANGE):
                     fsync_dir(os.path.dirname(self.target))
@@ -443,14 +481,15 @@ class StagedFile:
             # Plain rename: the lock name is free again; rewrite the old bytes under a
             # fresh lock. Our own locks go first (the link lock would block `again`, and
             # the flock on the new inode would cost `again` its exchange attempt).
-            assert self.old is not None
+            assert self.old is not None and self.orig_stat is not None
             self._release_locks()
             again = StagedFile(self.given)
             again.lock(deadline)
             try:
                 if again.old != self.new:
                     return False  # someone edited the new version meanwhile: keep theirs
-                again.stage(self.old, backup=False, secret=False)
+                private = not stat.S_IMODE(self.orig_stat.st_mode) & 0o077
+                again.stage(self.old, backup=False, secret=self.removing and private)
                 again.commit()
             except BaseException:
                 again.abort()

@@ -70,8 +70,9 @@ class LockOrderError(PostfixConfError):
 
 @dataclass(frozen=True, slots=True)
 class TransactionResult:
-    written: tuple[str, ...] = ()  # files replaced (real paths)
+    written: tuple[str, ...] = ()  # files replaced, created or removed (real paths)
     created: tuple[str, ...] = ()  # subset of written that did not exist before
+    removed: tuple[str, ...] = ()  # subset of written that no longer exists
     unchanged: tuple[str, ...] = ()  # loaded, edited, but the bytes on disk were already right
     backups: dict[str, str] = field(default_factory=dict)  # file -> backup of its old version
 
@@ -87,6 +88,7 @@ class _Entry:
     uid: int | None = None  # owner the file must get (None: keep)
     mode: int | None = None  # permission bits when loaded (None: missing)
     sf: StagedFile | None = None  # holds the edit lock (locked transactions)
+    delete: bool = False  # the file is to be removed
 
     def data(self) -> bytes:
         if self.doc is None:
@@ -96,6 +98,8 @@ class _Entry:
 
     @property
     def content_changed(self) -> bool:
+        if self.delete:
+            return self.expect is not None
         if self.doc is None:  # raw bytes, or only a lock taken by prelock() and never loaded
             return self.blob is not None and self.blob != self.expect
         return self.doc.changed
@@ -290,6 +294,33 @@ class Transaction:
             mode = stat.S_IMODE(os.stat(given).st_mode)
         self._entries[target] = _Entry(given, target, None, old, secret, blob=data, uid=uid, mode=mode, sf=sf)
 
+    def remove(self, path: StrPath) -> None:
+        """Delete ``path`` with the other files (nothing happens if it does not exist). A
+        document of it loaded in this transaction is dropped; a rollback puts the file back."""
+        self._check_open()
+        given = self._path(path)
+        target = resolve_target(given)
+        entry = self._entries.get(target)
+        sf = entry.sf if entry is not None else None
+        if self.locking and sf is None:
+            sf = self._lock(given, target, ordered=False)
+        if sf is not None:
+            old = sf.old
+        elif os.path.lexists(given):
+            old, _ = read_file(given)
+        else:
+            old = None
+        self._entries[target] = _Entry(given, target, None, old, False, sf=sf, delete=True)
+
+    def removals(self) -> dict[str, bytes]:
+        """Files this transaction will delete, with the content they have now."""
+        return {e.given: e.expect for e in self._sorted() if e.delete and e.expect is not None}
+
+    def removing(self, path: StrPath) -> bool:
+        """``path`` will be deleted by this transaction."""
+        entry = self._entries.get(resolve_target(self._path(path)))
+        return entry is not None and entry.delete and entry.expect is not None
+
     @property
     def state(self) -> str:
         """open, committing, held (see :meth:`commit`), closed or discarded."""
@@ -380,6 +411,14 @@ class Transaction:
                     sf.precheck_writable()
                     sf.lock(deadline)
                 staged.append((e, sf))
+                if e.delete:
+                    if e.sf is None:
+                        check_expect(sf, e.expect)
+                    if sf.old is None:
+                        unchanged.append(e)
+                    else:
+                        sf.stage_removal(backup=self.backup)
+                    continue
                 data = e.data()
                 if sf.old == data and not e.mode_wrong and not self._owner_wrong(e, sf):
                     unchanged.append(e)
@@ -413,9 +452,11 @@ class Transaction:
             done.append((e, sf))
 
         created = [sf.target for _, sf in to_write if sf.orig_stat is None]
+        removed = [sf.target for _, sf in to_write if sf.removing]
         backups = {sf.target: sf.backup for _, sf in to_write if sf.backup is not None}
         result = TransactionResult(written=tuple(sf.target for _, sf in to_write), created=tuple(created),
-                                   unchanged=tuple(e.given for e in unchanged), backups=backups)
+                                   removed=tuple(removed), unchanged=tuple(e.given for e in unchanged),
+                                   backups=backups)
         for e, sf in staged:
             if (e, sf) not in to_write:
                 sf.abort()

@@ -3,8 +3,9 @@
 A recipe is a function from its parameters (and a read-only view of the configuration)
 to a list of items; :mod:`postfix_conf.planner` turns items into edits of the
 documents, only where the files do not already say so, and records each edit as an
-:class:`Operation`. The same items, applied in reverse with what the planner recorded,
-take the configuration back.
+:class:`Operation` and an undo record (what it replaced). The planner also turns undo
+records back into items (*guarded*: applied only while the file still holds what the
+edit wrote), which take the configuration back.
 
 Items say *what*, never *how*: where a new parameter goes, how a service is spelled
 in master.cf, whether the stock commented-out block is enabled or a new entry added,
@@ -38,6 +39,8 @@ class Param:
     accept: tuple[str, ...] = ()
     remove: Literal["delete", "comment"] = "delete"
     note: str = ""
+    guard: bool = False  # only if the raw value is still ``expect`` (None: not set)
+    expect: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +53,7 @@ class Table:
     map_type: str
     secret: bool = False
     only: tuple[str, ...] | None = None
+    state: Literal["present", "absent"] = "present"  # absent: removed with its compiled files, if empty
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +66,8 @@ class Entry:
     value: str | None
     secret: bool = False
     note: str = ""
+    guard: bool = False  # only if the value is still the one whose sha256 is ``expect_sha256`` (None: absent)
+    expect_sha256: str | None = None
 
 
 Columns = dict[str, str]
@@ -99,6 +105,8 @@ class Option:
     compare: Compare = "text"
     accept: tuple[str, ...] = ()
     note: str = ""
+    guard: bool = False  # only if the raw value is still ``expect`` (None: not set)
+    expect: str | None = None
 
 
 Item = Param | Table | Entry | Service | Option

@@ -35,12 +35,15 @@ from typing import Any
 from ._file_errors import TransactionError
 from ._lock import DEFAULT_LOCK_TIMEOUT
 from ._transaction import LockOrderError, Transaction
+from .document import Document
 from .errors import PostfixConfError
 from .items import Item, Operation
 from .main_cf import MainCf
+from .maps import COMPILED_SUFFIXES
 from .master_cf import MasterCf
 from .planner import Planned, plan_items
 from .secrets import mask, redact_table_diff
+from .state import STATE_FILE, StateFile
 from .table import LookupTable
 from .view import ConfigView
 
@@ -66,11 +69,15 @@ class AfterCommitError(PipelineError):
 
 @dataclass
 class Desired:
-    """What a recipe wants: the items, warnings for the user, strings no output may show."""
+    """What a recipe wants: the items, warnings for the user, strings no output may show.
+
+    ``finish`` runs after the items are planned, in the same transaction: a recipe records
+    there what it did (:meth:`Reader.state`), from the planner's undo records."""
 
     items: list[Item]
     warnings: list[str] = field(default_factory=list)
     secrets: list[str] = field(default_factory=list)
+    finish: Callable[[Reader, Planned], None] | None = None
 
 
 class Reader:
@@ -93,6 +100,14 @@ class Reader:
         """The table as it is (empty when the file does not exist yet)."""
         return self._tx.table(path, secret=secret, create=True)
 
+    def state(self) -> StateFile:
+        """pfedit's state file (:mod:`postfix_conf.state`), the one document a recipe edits itself."""
+        return self._tx.load(STATE_FILE, StateFile, secret=True, create=True)
+
+    def drop_state(self) -> None:
+        """Nothing is recorded any more: the state file goes with this transaction."""
+        self._tx.remove(STATE_FILE)
+
 
 Recipe = Callable[[Reader], Desired]
 
@@ -112,7 +127,7 @@ class Plan:
 
     @property
     def warnings(self) -> list[str]:
-        return [self.mask(w) for w in self.desired.warnings]
+        return [self.mask(w) for w in [*self.desired.warnings, *self.planned.warnings]]
 
     @property
     def changed(self) -> bool:
@@ -124,15 +139,24 @@ class Plan:
     def mask(self, text: str) -> str:
         return mask(text, self.desired.secrets)
 
+    def shown(self) -> dict[str, Document]:
+        """The changed documents a user reviews (pfedit's own state file is not one of them)."""
+        return {p: d for p, d in sorted(self.transaction.documents.items())
+                if d.changed and not isinstance(d, StateFile)}
+
     def diff(self) -> str:
-        """Unified diff of every changed file; secret tables' values and every secret masked."""
+        """Unified diff of every changed file; secret tables' values and every secret masked.
+        A removed file shows as removed (``+++ /dev/null``); compiled maps are binary."""
         secret = {p for p, t in self.planned.tables.items() if t.secret}
         parts = []
-        for path, doc in sorted(self.transaction.documents.items()):
-            if not doc.changed:
-                continue
+        for path, doc in self.shown().items():
             text = doc.diff(fromfile=f"a{path}", tofile=f"b{path}")
             parts.append(redact_table_diff(text) if path in secret else text)
+        for path, old in self.transaction.removals().items():
+            if Path(path).name == STATE_FILE or path.endswith(COMPILED_SUFFIXES):
+                continue
+            gone = _removed_diff(path, old)
+            parts.append(redact_table_diff(gone) if path in secret else gone)
         return self.mask("".join(parts))
 
     def to_dict(self) -> dict[str, Any]:
@@ -176,8 +200,11 @@ def plan(config_dir: str | os.PathLike[str], recipe: Recipe, *, lock: bool = Tru
         try:
             if prelock:
                 tx.prelock(prelock)
-            desired = recipe(Reader(tx, directory))
+            reader = Reader(tx, directory)
+            desired = recipe(reader)
             planned = plan_items(tx, directory, desired.items)
+            if desired.finish is not None:
+                desired.finish(reader, planned)
             return Plan(directory, tx, planned, desired)
         except LockOrderError as exc:
             tx.discard()
@@ -350,6 +377,15 @@ def _reload(plan: Plan, tools: Any, result: Result) -> None:
                                written=[w for w in result.written if w in left] or result.written)
     raise BeforeCommitError("reload", plan.mask(f"{failure}; every file was put back as it was, "
                                                 "nothing was changed"))
+
+
+def _removed_diff(path: str, old: bytes) -> str:
+    lines = old.decode("utf-8", "surrogateescape").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    if not lines:
+        return f"--- a{path}\n+++ /dev/null\n"
+    return f"--- a{path}\n+++ /dev/null\n@@ -1,{len(lines)} +0,0 @@\n" + "".join(f"-{ln}\n" for ln in lines)
 
 
 def _output(ran: Any) -> str:

@@ -10,10 +10,12 @@ commits. Operations are derived from the edits actually made, never written by h
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ._text import split_list
 from ._transaction import Transaction
@@ -32,6 +34,10 @@ class PlanError(PostfixConfError):
     """An item cannot be made true on these files; nothing was written."""
 
 
+Undo = dict[str, Any]
+"""What one edit replaced, JSON-ready (see :func:`undo_item`). Table values are secrets."""
+
+
 @dataclass
 class Planned:
     """What :func:`plan_items` did to the transaction's documents."""
@@ -39,6 +45,13 @@ class Planned:
     operations: list[Operation] = field(default_factory=list)
     compile: list[MapRef] = field(default_factory=list)  # maps whose compiled files must be rebuilt
     tables: dict[str, Table] = field(default_factory=dict)  # path -> the table item
+    undo: list[Undo] = field(default_factory=list)  # one per edit, in the order made; "item": its index
+    warnings: list[str] = field(default_factory=list)  # guarded items left alone, and why
+
+
+def digest(value: str) -> str:
+    """How a secret value is remembered (to recognise it later) without being stored."""
+    return hashlib.sha256(value.encode("utf-8", "surrogateescape")).hexdigest()
 
 
 class _Planner:
@@ -46,6 +59,7 @@ class _Planner:
         self.tx = tx
         self.config_dir = config_dir
         self.out = Planned()
+        self.index = 0  # the item being planned: each undo record says which one made it
         self._view: ConfigView | None = None
 
     # -- documents ------------------------------------------------------------------------------
@@ -61,14 +75,24 @@ class _Planner:
             self._view = ConfigView(self.config_dir, self.main(), self.master() if master else None)
         return self._view
 
-    def record(self, op: Operation) -> None:
+    def record(self, op: Operation, undo: Undo | None = None) -> None:
         self.out.operations.append(op)
+        if undo is not None:
+            self.out.undo.append(undo | {"item": self.index})
         self._view = None
+
+    def guard(self, ok: bool, what: str) -> bool:
+        """A guarded (undo) item whose target changed since pfedit set it is left alone."""
+        if not ok:
+            self.out.warnings.append(f"{what} was changed since pfedit set it; left as it is")
+        return ok
 
     # -- main.cf -----------------------------------------------------------------------------------
     def param(self, item: Param) -> None:
         main = self.main()
         old = main.get(item.name)
+        if item.guard and not self.guard(old == item.expect, f"{main.path}: {item.name}"):
+            return
         if item.match == "effective" and old is not None:
             effective = self.view().value(item.name)
             if _meets(effective, item.value, item.accept, item.compare):
@@ -77,14 +101,17 @@ class _Planner:
         if item.value is None:
             if old is None:
                 return
+            undo = {"kind": "param", "name": item.name, "before": old, "after": None}
             if item.remove == "comment":
                 main.comment_out(item.name)
-                self.record(Operation(path, "comment-out", item.name, old, None, item.note))
+                self.record(Operation(path, "comment-out", item.name, old, None, item.note), undo)
             else:
                 main.delete(item.name)
-                self.record(Operation(path, "delete", item.name, old, None, item.note))
+                self.record(Operation(path, "delete", item.name, old, None, item.note), undo)
         elif main.set(item.name, item.value):
-            self.record(Operation(path, "set", item.name, old, main.get(item.name), item.note))
+            new = main.get(item.name)
+            self.record(Operation(path, "set", item.name, old, new, item.note),
+                        {"kind": "param", "name": item.name, "before": old, "after": new})
 
     # -- tables ------------------------------------------------------------------------------------
     def table(self, item: Table) -> None:
@@ -94,7 +121,13 @@ class _Planner:
         if not os.path.isabs(item.path):
             raise PlanError(f"{item.path}: the table's path must be absolute")
         self.out.tables[item.path] = item
+        existed = os.path.lexists(item.path)
         self.tx.table(item.path, secret=item.secret, create=True)
+        if item.state == "absent":
+            return  # decided in finish_tables, once the entries are done
+        if not existed and not any(u.get("kind") == "table" and u["path"] == item.path for u in self.out.undo):
+            self.out.undo.append({"kind": "table", "path": item.path, "map_type": item.map_type,
+                                  "secret": item.secret, "created": True, "item": self.index})
 
     def entry(self, item: Entry) -> None:
         spec = self.out.tables.get(item.path)
@@ -102,16 +135,23 @@ class _Planner:
             raise PlanError(f"{item.path}: an entry needs its Table item first")
         table = self.tx.table(item.path, secret=spec.secret, create=True)
         old = table.get(item.key)
+        if item.guard and not self.guard((None if old is None else digest(old)) == item.expect_sha256,
+                                         f"{item.path}: the entry for {item.key}"):
+            return
         if item.value is None:
             if old is not None and table.delete(item.key):
-                self.record(Operation(item.path, "delete-entry", item.key, note=item.note))
+                self.record(Operation(item.path, "delete-entry", item.key, note=item.note),
+                            {"kind": "entry", "path": item.path, "map_type": spec.map_type, "secret": spec.secret,
+                             "key": item.key, "before": old, "after_sha256": None})
             return
         if old == item.value:
             return
         table.set(item.key, item.value)
         hide = item.secret or spec.secret
         self.record(Operation(item.path, "add-entry" if old is None else "update-entry", item.key,
-                              None if hide else old, None if hide else item.value, item.note))
+                              None if hide else old, None if hide else item.value, item.note),
+                    {"kind": "entry", "path": item.path, "map_type": spec.map_type, "secret": spec.secret,
+                     "key": item.key, "before": old, "after_sha256": digest(item.value)})
 
     def finish_tables(self) -> None:
         """Compile what changed or is stale; make secret files (source and compiled) private."""
@@ -122,8 +162,13 @@ class _Planner:
                 for stored in list(doc.entries()):
                     if stored not in wanted and doc.delete(stored):
                         self.record(Operation(path, "delete-entry", stored))
+        for path, spec in list(self.out.tables.items()):
+            if spec.state == "absent":
+                self._remove_table(path, spec)
         fixes = self.tx.mode_fixes()
         for path, spec in self.out.tables.items():
+            if spec.state == "absent":
+                continue
             doc = self.tx.table(path, secret=spec.secret, create=True)
             if path in fixes:
                 self.record(Operation(path, "chmod", path, f"{fixes[path]:04o}", f"{fixes[path] & ~0o077:04o}",
@@ -146,6 +191,19 @@ class _Planner:
                         self.record(Operation(str(compiled), "chmod", str(compiled), f"{mode:04o}",
                                               f"{mode & ~0o077:04o}", "the file holds secrets"))
 
+    def _remove_table(self, path: str, spec: Table) -> None:
+        """An absent table goes with its compiled files, but only once no entry is left in it."""
+        doc = self.tx.table(path, secret=spec.secret, create=True)
+        if not os.path.lexists(path):
+            return
+        if doc.entries():
+            self.out.warnings.append(f"{path} still has entries pfedit did not add; left in place")
+            return
+        for file in [Path(path), *compiled_files(spec.map_type, path)]:
+            if file.exists():
+                self.tx.remove(file)
+                self.record(Operation(str(file), "remove-file", str(file), note="created by pfedit, now empty"))
+
     # -- master.cf ---------------------------------------------------------------------------------
     def service(self, item: Service) -> None:
         master = self.master()
@@ -156,13 +214,15 @@ class _Planner:
             return
         if item.state == "disabled":
             if master.disable(item.name, item.type):
-                self.record(Operation(path, "disable-service", key, note=item.note))
+                self.record(Operation(path, "disable-service", key, note=item.note),
+                            {"kind": "service", "name": item.name, "type": item.type, "how": "disabled"})
             return
         columns = dict(item.columns)
         if (item.name, item.type) not in master:
             if item.stock and master.disabled(item.name, item.type):
                 master.enable(item.name, item.type, which="last")
-                self.record(Operation(path, "enable-service", key, note="uncommented the stock block"))
+                self.record(Operation(path, "enable-service", key, note="uncommented the stock block"),
+                            {"kind": "service", "name": item.name, "type": item.type, "how": "enabled"})
             elif (item.command or item.new_command) is None:
                 raise PlanError(f"{key} is neither in {path} nor commented out there; give its command "
                                 "(and columns) to add it")
@@ -173,7 +233,8 @@ class _Planner:
                 assert command is not None
                 master.add_service(item.name, item.type, private, unpriv, chroot, wakeup, maxproc, command,
                                    args=tuple(item.args or ()), options=dict(item.options))
-                self.record(Operation(path, "add-service", key, note=item.note))
+                self.record(Operation(path, "add-service", key, note=item.note),
+                            {"kind": "service", "name": item.name, "type": item.type, "how": "added"})
         for col, value in columns.items():
             current = master.get(item.name, item.type)
             old = current.fields[col] if current is not None else None
@@ -201,15 +262,19 @@ class _Planner:
         if service is None:
             raise PlanError(f"{item.service}/{item.type} is not in {path}; an option needs its service")
         old = service.options.get(item.name)
+        if item.guard and not self.guard(old == item.expect, f"{path}: {target}"):
+            return
         if item.match == "effective" and old is not None:
             effective = self.view(master=True).value(item.name, self._live(item))
             if _meets(effective, item.value, item.accept, item.compare):
                 return
+        undo = {"kind": "option", "service": item.service, "type": item.type, "name": item.name, "before": old,
+                "after": item.value}
         if item.value is None:
             if old is not None and master.delete_option(item.service, item.type, item.name):
-                self.record(Operation(path, "delete-option", target, old, None, item.note))
+                self.record(Operation(path, "delete-option", target, old, None, item.note), undo)
         elif master.set_option(item.service, item.type, item.name, item.value):
-            self.record(Operation(path, "set-option", target, old, item.value, item.note))
+            self.record(Operation(path, "set-option", target, old, item.value, item.note), undo)
 
     def _live(self, item: Option) -> ServiceEntry | None:
         return self.view(master=True).service(item.service, item.type)
@@ -218,7 +283,7 @@ class _Planner:
 def plan_items(tx: Transaction, config_dir: str | os.PathLike[str], items: Sequence[Item]) -> Planned:
     """Edit the documents of ``tx`` so that every item holds; return what was done."""
     planner = _Planner(tx, Path(os.path.abspath(config_dir)))
-    for item in items:
+    for planner.index, item in enumerate(items):
         if isinstance(item, Param):
             planner.param(item)
         elif isinstance(item, Table):
@@ -231,6 +296,39 @@ def plan_items(tx: Transaction, config_dir: str | os.PathLike[str], items: Seque
             planner.option(item)
     planner.finish_tables()
     return planner.out
+
+
+def undo_item(record: Undo) -> Item:
+    """The guarded item that puts back what one edit replaced (see :class:`Planned.undo`)."""
+    kind = record["kind"]
+    if kind == "param":
+        return Param(record["name"], record["before"], guard=True, expect=record["after"], note="put back")
+    if kind == "entry":
+        return Entry(record["path"], record["key"], record["before"], secret=True, guard=True,
+                     expect_sha256=record["after_sha256"], note="put back")
+    if kind == "option":
+        return Option(record["service"], record["type"], record["name"], record["before"], guard=True,
+                      expect=record["after"], note="put back")
+    if kind == "service":
+        state = {"enabled": "disabled", "added": "absent", "disabled": "present"}[record["how"]]
+        return Service(record["name"], record["type"], state=state, note="put back")  # type: ignore[arg-type]
+    if kind == "table":
+        return Table(record["path"], record["map_type"], secret=record["secret"], state="absent")
+    raise ValueError(f"unknown undo record kind {kind!r}")
+
+
+def undo_items(records: Sequence[Undo]) -> list[Item]:
+    """Items that take back a run's edits, in reverse order. The tables come first (an entry
+    needs its table): a table pfedit created goes once it is empty again; any other is kept,
+    and recompiled."""
+    tables: dict[str, Item] = {}
+    for r in records:
+        if r["kind"] == "entry":
+            tables.setdefault(r["path"], Table(r["path"], r["map_type"], secret=r["secret"]))
+    for r in records:
+        if r["kind"] == "table":
+            tables[r["path"]] = undo_item(r)
+    return [*tables.values(), *(undo_item(r) for r in reversed(records) if r["kind"] != "table")]
 
 
 def _normal(value: str, compare: str) -> object:

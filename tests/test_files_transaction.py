@@ -219,3 +219,49 @@ def test_load_same_file_twice_returns_same_document(conf: Path) -> None:
     link = conf / "link.cf"
     os.symlink("main.cf", link)
     assert tx.load("link.cf", MainCf) is a
+
+
+# -- removing files, holding a commit -------------------------------------------------------------
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchange", "rename-only"])
+def test_remove_with_other_files_and_roll_it_all_back(conf: Path, exchange: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(_lock, "USE_RENAMEAT2", exchange)
+    secret = conf / "maps" / "gone"
+    secret.write_bytes(b"k v\n")
+    secret.chmod(0o600)
+    before = {p: (p.read_bytes(), p.stat().st_ino) for p in (conf / "main.cf", secret)}
+    tx = ConfigDir(conf).transaction(lock=True)
+    tx.main_cf().set("relayhost", "[r.example]")
+    tx.remove(secret)
+    tx.remove(conf / "maps" / "never-there")  # nothing to do
+    assert tx.removing(secret) and not tx.removing(conf / "maps" / "never-there")
+    result = tx.commit(hold=True)
+    assert not secret.exists() and b"relayhost" in (conf / "main.cf").read_bytes()
+    assert result.removed == (str(secret),)
+    assert tx.rollback() == []
+    after = {p: (p.read_bytes(), p.stat().st_ino) for p in (conf / "main.cf", secret)}
+    if exchange:
+        assert after == before  # the very same inodes are back
+    else:
+        assert {p: v[0] for p, v in after.items()} == {p: v[0] for p, v in before.items()}
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert listing(conf / "maps") == {"gone", "sub.cf"} and "main.cf.tmp" not in listing(conf)
+
+
+def test_remove_commits(conf: Path) -> None:
+    victim = conf / "maps" / "victim"
+    victim.write_bytes(b"a b\n")
+    with ConfigDir(conf).transaction(lock=True) as tx:
+        tx.remove(victim)
+    assert listing(conf / "maps") == {"sub.cf"}
+
+
+def test_remove_refuses_a_file_changed_behind_an_optimistic_transaction(conf: Path) -> None:
+    victim = conf / "maps" / "victim"
+    victim.write_bytes(b"a b\n")
+    tx = ConfigDir(conf).transaction()
+    tx.remove(victim)
+    victim.write_bytes(b"a c\n")
+    with pytest.raises(TransactionError):
+        tx.commit()
+    assert victim.read_bytes() == b"a c\n"

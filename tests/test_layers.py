@@ -24,7 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
      "table"),  # documents
     ("_transaction", "files"),  # several files at once
     ("maps", "view"),  # what the configuration means
-    ("items", "planner", "pipeline", "postfix_tools", "recipes"),  # desired state and the one way to write it
+    ("items", "planner", "state", "pipeline", "postfix_tools", "recipes"),  # desired state, the one way to write it
     ("check", "verify"),  # reasoning about, and proving, a configuration
 ]
 

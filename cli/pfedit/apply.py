@@ -50,8 +50,9 @@ def read_password(password_file: Path | None, password_stdin: bool) -> str:
 
 @app.command("relay-auth")
 def relay_auth(
-    relayhost: Annotated[str, typer.Option(help="Provider's relay, e.g. '[msa.example.jp]:587'.")],
-    username: Annotated[str, typer.Option(help="SMTP AUTH user name.")],
+    relayhost: Annotated[str | None, typer.Option(
+        help="Provider's relay, e.g. '[msa.example.jp]:587' (required unless --remove).")] = None,
+    username: Annotated[str | None, typer.Option(help="SMTP AUTH user name (required unless --remove).")] = None,
     password_file: Annotated[Path | None, typer.Option(help="File whose first line is the password.")] = None,
     password_stdin: Annotated[bool, typer.Option(help="Read the password from standard input.")] = False,
     config: ConfigDirOption = None,
@@ -70,17 +71,42 @@ def relay_auth(
     backup: BackupOption = False,
     no_postmap: Annotated[bool, typer.Option("--no-postmap", help="Do not run postmap; say what to run.")] = False,
     reload: Annotated[bool, typer.Option("--reload", help="postfix reload when something changed.")] = False,
+    sender: Annotated[str | None, typer.Option(
+        help="An account for this sender only: 'alice@example.jp' or a whole domain '@example.org'.")] = None,
+    rewrite_sender: Annotated[str | None, typer.Option(
+        help="Send local mail (root@this host, cron...) as this address, which the provider accepts.")] = None,
+    remove: Annotated[bool, typer.Option(
+        "--remove", help="Take the account back (with --sender: that one); the last one takes every setting.")] = False,
 ) -> None:
-    """Relay all mail through the provider's submission port with SMTP AUTH."""
+    """Relay mail through the provider's submission port with SMTP AUTH (one account per run)."""
     from postfix_conf import PostfixConfError
-    from postfix_conf.recipes import RelayAuth
+    from postfix_conf.recipes import RelayAuth, remove_relay_auth
     from postfix_conf.recipes import relay_auth as recipe_of
     from postfix_conf.secrets import mask
 
-    password = read_password(password_file, password_stdin)
     cdir = config_dir(config)
+    if remove:
+        given = [f"--{n.replace('_', '-')}" for n, v in (
+            ("relayhost", relayhost), ("username", username), ("password_file", password_file),
+            ("rewrite_sender", rewrite_sender), ("mechanisms", mechanisms), ("password_map", password_map),
+            ("map_type", map_type)) if v] + (["--password-stdin"] if password_stdin else []) \
+            + (["--submission"] if submission else [])
+        if given:
+            die(f"--remove takes back what was recorded; it does not take {', '.join(given)}", Exit.USAGE)
+        try:
+            recipe = remove_relay_auth(sender)
+        except PostfixConfError as exc:
+            die(str(exc), Exit.USAGE)
+        run_plan(cdir, recipe, dry_run=dry_run, check=check, diff=diff, json=json, backup=backup,
+                 postmap=not no_postmap, reload=reload, extra=password_map_json)
+        return
+    missing = [f"--{n}" for n, v in (("relayhost", relayhost), ("username", username)) if v is None]
+    if missing:
+        die(f"missing option {' and '.join(missing)} (required unless --remove)", Exit.USAGE)
+    assert relayhost is not None and username is not None
+    password = read_password(password_file, password_stdin)
     params = RelayAuth(relayhost, username, password, tls, mechanisms, password_map, map_type, submission,
-                       submission_listen)
+                       submission_listen, sender, rewrite_sender)
     try:
         default_type = None
         if map_type is None and password_map is None:
@@ -98,11 +124,10 @@ def relay_auth(
 def password_map_json(plan: object) -> dict[str, object]:
     """The recipe's own JSON key: the password map as main.cf names it."""
     from postfix_conf.pipeline import Plan
+    from postfix_conf.recipes.relay_auth import password_map_of
 
     assert isinstance(plan, Plan)
-    tables = plan.planned.tables
-    spec = next(iter(tables.values()), None)
-    return {"password_map": None if spec is None else f"{spec.map_type}:{spec.path}"}
+    return {"password_map": password_map_of(plan.planned.tables)}
 
 
 def relayhost_warnings(relayhost: str) -> list[str]:

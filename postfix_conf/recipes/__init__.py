@@ -3,6 +3,6 @@
 Run one with :mod:`postfix_conf.pipeline`: ``plan(config_dir, relay_auth(RelayAuth(...)))``.
 """
 
-from .relay_auth import RecipeError, RelayAuth, relay_auth
+from .relay_auth import RecipeError, RelayAuth, relay_auth, remove_relay_auth
 
-__all__ = ["RecipeError", "RelayAuth", "relay_auth"]
+__all__ = ["RecipeError", "RelayAuth", "relay_auth", "remove_relay_auth"]
