@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from postfix_conf import MainCf, MasterCf
+from postfix_conf import LookupTable, MainCf, MasterCf
 from postfix_conf.postfix_tools import find_tool
 
 from ..conftest import EXAMPLES, backdate
@@ -294,16 +294,35 @@ class PostfixInstance:
 
     # -- lifecycle ------------------------------------------------------------------------
     def _assert_isolated(self) -> None:
-        """Never start an instance that could send mail anywhere but 127.0.0.1."""
+        """Never start an instance that could send mail anywhere but 127.0.0.1.
+
+        Either every message goes to a ``relayhost`` on 127.0.0.1, or (for the per-sender
+        account tests) there is no relayhost and ``default_transport`` is ``error:``: then the
+        only mail that leaves is routed by the sender maps, whose every relay must be on
+        127.0.0.1 and whose every transport an smtp(8) service without a next hop of its own.
+        """
         values = self.postconf("relayhost", "smtp_dns_support_level", "inet_interfaces", "queue_directory",
-                               "default_transport", "relay_transport")
+                               "default_transport", "relay_transport", "sender_dependent_relayhost_maps",
+                               "sender_dependent_default_transport_maps")
         relay = values.get("relayhost", "")
-        assert re.fullmatch(r"(\[127\.0\.0\.1\]:\d+)(,\s*\[127\.0\.0\.1\]:\d+)*", relay), \
-            f"refusing to start Postfix with relayhost = {relay!r} (must be [127.0.0.1]:port)"
+        loopback = r"(\[127\.0\.0\.1\]:\d+)(,\s*\[127\.0\.0\.1\]:\d+)*"
+        if values.get("default_transport", "").startswith("error:"):
+            assert relay == "", f"refusing to start Postfix with relayhost = {relay!r} and an error: default transport"
+        else:
+            assert re.fullmatch(loopback, relay), \
+                f"refusing to start Postfix with relayhost = {relay!r} (must be [127.0.0.1]:port)"
+            assert values.get("default_transport") == "smtp", values
         assert values.get("smtp_dns_support_level") == "disabled", values
         assert values.get("inet_interfaces") == "127.0.0.1", values
         assert values.get("queue_directory") == str(self.queue_dir), values
-        assert values.get("default_transport") == "smtp" and values.get("relay_transport") == "relay", values
+        assert values.get("relay_transport") == "relay", values
+        smtp_services = {s.name for s in MasterCf.read(self.master_cf).services() if s.command == "smtp"}
+        for param, ok in (("sender_dependent_relayhost_maps", lambda v: re.fullmatch(loopback, v)),
+                          ("sender_dependent_default_transport_maps", lambda v: v in smtp_services)):
+            for spec in values.get(param, "").replace(",", " ").split():
+                table = LookupTable.read(spec.partition(":")[2])
+                bad = {k: v for k, v in table.entries().items() if not ok(v)}
+                assert not bad, f"refusing to start Postfix: {param} routes {bad} off loopback"
         ours = {f"127.0.0.1:{p}" for p in (self.smtp_port, self.submission_port) if p is not None}
         listening = {s.name for s in MasterCf.read(self.master_cf).services() if s.type == "inet"}
         assert listening <= ours, f"inet services {sorted(listening - ours)} are not on the test's ports"
