@@ -41,6 +41,7 @@ class Param:
     note: str = ""
     guard: bool = False  # only if the raw value is still ``expect`` (None: not set)
     expect: str | None = None
+    lines: tuple[tuple[int, str], ...] | None = None  # undo: the one-line definitions to put back exactly
 
 
 @dataclass(frozen=True, slots=True)

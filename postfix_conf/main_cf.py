@@ -251,6 +251,41 @@ class MainCf(Document):
         self._replace_nodes(nodes)
         return True
 
+    def line_definitions(self, name: str) -> list[tuple[int, str]] | None:
+        """(node index, raw line) of every definition of ``name`` when each is one physical
+        line, else None: what :meth:`restore_lines` can put back byte for byte."""
+        out = []
+        for e in self._matches(name, allow_malformed=True):
+            raw = self._nodes[e.pos].raw
+            if "\n" in raw[:-1]:
+                return None
+            out.append((e.pos, raw))
+        return out
+
+    def restore_lines(self, name: str, saved: list[tuple[int, str]]) -> bool:
+        """Take back edits of ``name``: its current one-line definitions go, and ``saved``
+        (from :meth:`line_definitions` before the edits) comes back at the same places.
+
+        Exact only while nothing else moved the lines in between (undo in reverse order);
+        raises :class:`MalformedEntryError` when ``saved`` cannot go back as it was.
+        """
+        check_name(name)
+        current = self.line_definitions(name)
+        if current is None:
+            raise MalformedEntryError(f"{name!r} spans several lines now; cannot put the old lines back")
+        nodes = list(self._nodes)
+        for pos, _ in sorted(current, reverse=True):
+            del nodes[pos]
+        for pos, raw in sorted(saved):
+            back = split_nodes(raw)
+            if pos > len(nodes) or len(back) != 1 or back[0].kind != "entry" or _KEY.match(raw).group() != name:  # type: ignore[union-attr]
+                raise MalformedEntryError(f"cannot put {raw!r} back at node {pos}")
+            nodes.insert(pos, back[0])
+        if nodes == self._nodes:
+            return False
+        self._replace_nodes(nodes)
+        return True
+
     def disabled(self, name: str) -> list[Parameter]:
         """Commented-out definitions of ``name`` that :meth:`uncomment` could enable."""
         out = []

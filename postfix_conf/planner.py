@@ -98,10 +98,17 @@ class _Planner:
             if _meets(effective, item.value, item.accept, item.compare):
                 return
         path = str(main.path)
+        if item.lines is not None and main.line_definitions(item.name) is not None:
+            if main.restore_lines(item.name, list(item.lines)):  # an undo: the very lines that were there
+                new = main.get(item.name)
+                self.record(Operation(path, "set" if new is not None else "delete", item.name, old, new, item.note))
+            return
+        lines = main.line_definitions(item.name)
+        saved = None if lines is None else [list(x) for x in lines]
         if item.value is None:
             if old is None:
                 return
-            undo = {"kind": "param", "name": item.name, "before": old, "after": None}
+            undo = {"kind": "param", "name": item.name, "before": old, "after": None, "lines": saved}
             if item.remove == "comment":
                 main.comment_out(item.name)
                 self.record(Operation(path, "comment-out", item.name, old, None, item.note), undo)
@@ -111,7 +118,7 @@ class _Planner:
         elif main.set(item.name, item.value):
             new = main.get(item.name)
             self.record(Operation(path, "set", item.name, old, new, item.note),
-                        {"kind": "param", "name": item.name, "before": old, "after": new})
+                        {"kind": "param", "name": item.name, "before": old, "after": new, "lines": saved})
 
     # -- tables ------------------------------------------------------------------------------------
     def table(self, item: Table) -> None:
@@ -302,7 +309,9 @@ def undo_item(record: Undo) -> Item:
     """The guarded item that puts back what one edit replaced (see :class:`Planned.undo`)."""
     kind = record["kind"]
     if kind == "param":
-        return Param(record["name"], record["before"], guard=True, expect=record["after"], note="put back")
+        lines = record.get("lines")
+        return Param(record["name"], record["before"], guard=True, expect=record["after"], note="put back",
+                     lines=None if lines is None else tuple((int(pos), str(raw)) for pos, raw in lines))
     if kind == "entry":
         return Entry(record["path"], record["key"], record["before"], secret=True, guard=True,
                      expect_sha256=record["after_sha256"], note="put back")

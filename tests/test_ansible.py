@@ -637,3 +637,53 @@ def test_findings_use_the_installed_version_even_with_a_broken_master_cf(collect
     result = done.result("Relay settings in main.cf")
     assert result["postfix_version"] == installed.stdout.decode().strip()
     assert "version is unknown" not in done.output
+
+
+def accounts_book(path: Path, d: Path, accounts: list[dict[str, Any]]) -> Path:
+    """One postfix_relay task per account; passwords come from the extra vars (never in the playbook)."""
+    tasks = []
+    for n, options in enumerate(accounts):
+        args = {"config_dir": str(d)} | {k: v for k, v in options.items() if k != "password"}
+        if "password" in options:
+            args["password"] = f"{{{{ secret_{n} }}}}"
+        tasks.append({"name": f"account {n}", "pfedit.postfix.postfix_relay": args})
+    path.write_text(yaml.safe_dump([{"hosts": "localhost", "gather_facts": False, "tasks": tasks}], sort_keys=False))
+    return path
+
+
+@pytest.mark.postfix
+def test_postfix_relay_accounts_added_and_taken_back(collection: Collection, tmp_path: Path) -> None:
+    """sender, rewrite_sender and state: present/absent; check mode, a diff without secrets, changed once
+    then 0, and removing every account gives back the original bytes."""
+    need_postfix()
+    need_postfix(POSTMAP)
+    d = config_copy(tmp_path)
+    original = snapshot(d)
+    secrets = {"secret_0": PASSWORD, "secret_1": OLD_PASSWORD}
+    present = accounts_book(tmp_path / "present.yml", d, [
+        {"relayhost": "[msa.example.jp]:587", "username": "home@example.jp", "password": PASSWORD,
+         "rewrite_sender": "home@example.jp"},
+        {"sender": "alice@example.org", "relayhost": "[smtp.provider-b.example]:465", "username": "alice",
+         "password": OLD_PASSWORD}])
+    first = play(collection, str(present), tmp_path, "--diff", extra=secrets)
+    assert first.returncode == 0, first.output
+    assert first.changed == 2
+    seen = first.output + json.dumps(first.records)
+    assert PASSWORD not in seen and OLD_PASSWORD not in seen
+    assert "+alice@example.org alice:********" in first.stdout
+    assert postmap_dump("hash", d / "sender_relay", d) == "alice@example.org\t[smtp.provider-b.example]:465\n"
+    assert "alice@example.org\talice:" + OLD_PASSWORD in postmap_dump("hash", d / "sasl_passwd", d)
+    again = play(collection, str(present), tmp_path, extra=secrets)
+    assert again.returncode == 0 and again.changed == 0, again.output
+
+    absent = accounts_book(tmp_path / "absent.yml", d, [{"sender": "alice@example.org", "state": "absent"},
+                                                        {"state": "absent"}])
+    before = snapshot(d)
+    checked = play(collection, str(absent), tmp_path, "--check", "--diff")
+    assert checked.returncode == 0 and checked.changed == 2, checked.output
+    assert snapshot(d) == before
+    removed = play(collection, str(absent), tmp_path)
+    assert removed.returncode == 0 and removed.changed == 2, removed.output
+    assert {k: v[0] for k, v in snapshot(d).items()} == {k: v[0] for k, v in original.items()}
+    twice = play(collection, str(absent), tmp_path)
+    assert twice.returncode == 0 and twice.changed == 0, twice.output

@@ -34,8 +34,16 @@ try:
         postfix_tools,
     )
     from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf import table as _table
-    from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf.maps import compiled_files
-    from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf.recipes import RelayAuth, relay_auth
+    from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf.maps import (
+        COMPILED_SUFFIXES,
+        compiled_files,
+    )
+    from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf.recipes import (
+        RelayAuth,
+        relay_auth,
+        remove_relay_auth,
+    )
+    from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf.recipes.relay_auth import password_map_of
     from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf.secrets import (
         mask,
         redact_table_diff,
@@ -95,14 +103,17 @@ def redact_table_text(text):
     return "\n".join(line[1:] for line in masked.split("\n"))
 
 
-def file_diffs(documents, secrets=()):
-    """Ansible's before/after diff for every changed document; lookup tables masked."""
+def file_diffs(plan, secrets=()):
+    """Ansible's before/after diff for every file the plan changes (pfedit's state file is not
+    shown); lookup tables masked, a removed file shown as emptied, compiled maps left out."""
     diffs = []
-    for path, doc in sorted(documents.items()):
-        if not doc.changed:
-            continue
-        before, after = _text(doc.source), _text(doc.to_bytes())
-        if isinstance(doc, _table.LookupTable):
+    changes = [(path, doc.source, doc.to_bytes(), isinstance(doc, _table.LookupTable))
+               for path, doc in plan.shown().items()]
+    changes += [(path, old, b"", True) for path, old in plan.transaction.removals().items()
+                if os.path.basename(path) != "pfedit.state.json" and not path.endswith(COMPILED_SUFFIXES)]
+    for path, old, new, table in changes:
+        before, after = _text(old), _text(new)
+        if table:
             before, after = redact_table_text(before), redact_table_text(after)
         diffs.append({"before_header": path, "after_header": path,
                       "before": mask(before, list(secrets)), "after": mask(after, list(secrets))})
@@ -223,7 +234,7 @@ class Run:
         for warning in plan.warnings:
             self.warn(warning)
         if self.module._diff:
-            self.result["diff"] = file_diffs(plan.transaction.documents, self.secrets)
+            self.result["diff"] = file_diffs(plan, self.secrets)
         changed = plan.changed
         if self.module.check_mode or not changed:
             plan.discard()
@@ -278,9 +289,11 @@ __all__ = [
     "file_diffs",
     "findings",
     "items",
+    "password_map_of",
     "postfix_tools",
     "redact_table_text",
     "relay_auth",
+    "remove_relay_auth",
     "require_library",
     "scalar",
 ]

@@ -48,16 +48,34 @@ options:
     description:
       - The provider's relay (C(--relayhost)), for example V([msa.example.jp]:587); brackets turn off
         the MX lookup. Several relays are separated by commas or spaces. Quote it in YAML.
+      - Required with O(state=present).
     type: str
-    required: true
   username:
-    description: SMTP AUTH user name (C(--username)).
+    description: SMTP AUTH user name (C(--username)). Required with O(state=present).
     type: str
-    required: true
   password:
-    description: SMTP AUTH password (what C(--password-file) holds). Never logged.
+    description: SMTP AUTH password (what C(--password-file) holds). Never logged. Required with O(state=present).
     type: str
-    required: true
+  sender:
+    description:
+      - An account for one sender address (V(alice@example.jp)) or a whole domain (V(@example.org)) instead of
+        the default relay (C(--sender)): C(sender_dependent_relayhost_maps), credentials keyed by the sender,
+        and a dedicated smtp transport per TLS mode, so accounts on 587 and 465 work side by side.
+    type: str
+  rewrite_sender:
+    description:
+      - Mail from the local domains (C($myhostname), C($mydomain), C($myorigin)) leaves as this address,
+        envelope and headers (C(smtp_generic_maps); C(--rewrite-sender)). With O(sender), that mail also goes
+        through that account.
+    type: str
+  state:
+    description:
+      - V(absent) takes the account back (C(--remove)): its entries, and with the last account every setting
+        the accounts added, restored from pfedit's state file (C(pfedit.state.json)); a setting changed since
+        by someone else is left alone, with a warning.
+    type: str
+    choices: [present, absent]
+    default: present
   tls:
     description:
       - C(--tls). V(auto) uses implicit TLS (C(smtp_tls_wrappermode=yes)) for port 465, C(smtps) and
@@ -110,6 +128,25 @@ seealso:
 """
 
 EXAMPLES = r"""
+- name: A second account, for one sender, on another provider's port 465
+  pfedit.postfix.postfix_relay:
+    sender: alice@example.org
+    relayhost: "[smtp.provider-b.example]:465"
+    username: alice
+    password: "{{ vault_alice_password }}"
+
+- name: The provider accepts only its own address as sender: rewrite local mail (root, cron) to it
+  pfedit.postfix.postfix_relay:
+    relayhost: "[msa.example.jp]:587"
+    username: home@example.jp
+    password: "{{ vault_relay_password }}"
+    rewrite_sender: home@example.jp
+
+- name: Go back to direct delivery for that sender
+  pfedit.postfix.postfix_relay:
+    sender: alice@example.org
+    state: absent
+
 - name: Relay through the provider's submission port (OP25B)
   pfedit.postfix.postfix_relay:
     relayhost: "[msa.example.jp]:587"
@@ -140,7 +177,7 @@ operations:
            {"file": "/etc/postfix/sasl_passwd", "action": "add-entry", "target": "[msa.example.jp]:587",
             "old": null, "new": null, "note": "credentials"}]
 password_map:
-  description: The password map as C(main.cf) names it.
+  description: The password map as C(main.cf) names it (null when removing an account left none).
   returned: always
   type: str
   sample: hash:/etc/postfix/sasl_passwd
@@ -194,8 +231,10 @@ from ansible_collections.pfedit.postfix.plugins.module_utils.pfedit_common impor
     PostfixConfError,
     RelayAuth,
     Run,
+    password_map_of,
     postfix_tools,
     relay_auth,
+    remove_relay_auth,
     require_library,
 )
 
@@ -204,9 +243,12 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             config_dir=dict(type="path"),
-            relayhost=dict(type="str", required=True),
-            username=dict(type="str", required=True),
-            password=dict(type="str", required=True, no_log=True),
+            relayhost=dict(type="str"),
+            username=dict(type="str"),
+            password=dict(type="str", no_log=True),
+            sender=dict(type="str"),
+            rewrite_sender=dict(type="str"),
+            state=dict(type="str", default="present", choices=["present", "absent"]),
             tls=dict(type="str", default="auto", choices=["auto", "starttls", "wrapper"]),
             mechanisms=dict(type="str"),
             password_map=dict(type="path", no_log=False),
@@ -217,28 +259,32 @@ def main():
             postmap=dict(type="bool", default=True),
             reload=dict(type="bool", default=False),
         ),
+        required_if=[("state", "present", ("relayhost", "username", "password"))],
         supports_check_mode=True,
     )
     require_library(module)
     p = module.params
     run = Run(module, secrets=[p["password"]])
     run.result.update(postmap=False, messages=[])
-    password_map = run.file(p["password_map"]) if p["password_map"] else None  # relative: inside config_dir
-    params = RelayAuth(p["relayhost"], p["username"], p["password"], p["tls"], p["mechanisms"], password_map,
-                       p["map_type"], p["submission"], p["submission_listen"])
     try:
-        default_type = None
-        if p["map_type"] is None and p["password_map"] is None:
-            default_type = postfix_tools.default_database_type(run.config_dir)
-        recipe = relay_auth(params, default_map_type=default_type)
+        if p["state"] == "absent":
+            recipe = remove_relay_auth(p["sender"])
+        else:
+            password_map = run.file(p["password_map"]) if p["password_map"] else None  # relative: in config_dir
+            params = RelayAuth(p["relayhost"], p["username"], p["password"], p["tls"], p["mechanisms"], password_map,
+                               p["map_type"], p["submission"], p["submission_listen"], p["sender"],
+                               p["rewrite_sender"])
+            default_type = None
+            if p["map_type"] is None and p["password_map"] is None:
+                default_type = postfix_tools.default_database_type(run.config_dir)
+            recipe = relay_auth(params, default_map_type=default_type)
     except PostfixConfError as exc:
         run.fail(str(exc))
     done = run.execute(recipe, backup=p["backup"], postmap=p["postmap"], reload=p["reload"])
-    table = next(iter(run.plan.planned.tables.values()))
-    run.result["password_map"] = f"{table.map_type}:{table.path}"
+    run.result["password_map"] = password_map_of(run.plan.planned.tables)
     if done is not None:
         run.result.update(postmap=bool(done.compiled), messages=[run.mask(m) for m in done.messages])
-    files = [run.file("main.cf"), table.path] + ([run.file("master.cf")] if p["submission"] else [])
+    files = [run.file("main.cf"), *run.plan.planned.tables] + ([run.file("master.cf")] if p["submission"] else [])
     run.warn_findings(files)
     run.exit()
 
