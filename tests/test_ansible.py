@@ -687,3 +687,32 @@ def test_postfix_relay_accounts_added_and_taken_back(collection: Collection, tmp
     assert {k: v[0] for k, v in snapshot(d).items()} == {k: v[0] for k, v in original.items()}
     twice = play(collection, str(absent), tmp_path)
     assert twice.returncode == 0 and twice.changed == 0, twice.output
+
+
+@pytest.mark.postfix
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+def test_postfix_relay_verify_true_writes_nothing_when_the_login_fails(collection: Collection,
+                                                                      tmp_path: Path) -> None:
+    need_postfix()
+    from .e2e.certs import make_certs
+    from .verify.servers import ProviderMsa
+
+    server = ProviderMsa(make_certs(tmp_path / "certs"), {"home@example.jp": PASSWORD}, tls="starttls").start()
+    try:
+        d = config_copy(tmp_path)
+        before = snapshot(d)
+        relay = {"relayhost": server.relayhost, "username": "home@example.jp", "password": OLD_PASSWORD,
+                 "verify": True}
+        refused = play(collection, "relay.yml", tmp_path, extra={"config_dir": str(d), "relay": relay})
+        assert refused.status("relay-auth") == "failed", refused.output
+        result = refused.result("relay-auth")
+        assert "did not pass verification at the auth stage" in result["msg"]
+        assert [s["status"] for s in result["verify"]["stages"] if s["name"] == "auth"] == ["failed"]
+        assert snapshot(d) == before and not result["changed"]
+        assert OLD_PASSWORD not in refused.output + json.dumps(refused.records)
+        accepted = play(collection, "relay.yml", tmp_path,
+                        extra={"config_dir": str(d), "relay": relay | {"password": PASSWORD}})
+        assert accepted.result("relay-auth")["changed"] is True, accepted.output
+        assert accepted.result("relay-auth")["verify"]["ok"] is True
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -77,6 +78,9 @@ def relay_auth(
         help="Send local mail (root@this host, cron...) as this address, which the provider accepts.")] = None,
     remove: Annotated[bool, typer.Option(
         "--remove", help="Take the account back (with --sender: that one); the last one takes every setting.")] = False,
+    verify: Annotated[bool, typer.Option(
+        "--verify", help="Log in to the relay with the planned settings first (as pfedit verify relay); "
+        "write nothing if that fails.")] = False,
 ) -> None:
     """Relay mail through the provider's submission port with SMTP AUTH (one account per run)."""
     from postfix_conf import PostfixConfError
@@ -90,7 +94,7 @@ def relay_auth(
             ("relayhost", relayhost), ("username", username), ("password_file", password_file),
             ("rewrite_sender", rewrite_sender), ("mechanisms", mechanisms), ("password_map", password_map),
             ("map_type", map_type)) if v] + (["--password-stdin"] if password_stdin else []) \
-            + (["--submission"] if submission else [])
+            + (["--submission"] if submission else []) + (["--verify"] if verify else [])
         if given:
             die(f"--remove takes back what was recorded; it does not take {', '.join(given)}", Exit.USAGE)
         try:
@@ -117,8 +121,38 @@ def relay_auth(
         die(mask(str(exc), [password]))
     for w in relayhost_warnings(relayhost):
         warn(w)
+    reports: list[dict[str, object]] = []
+    hook = verify_hook(sender, json, reports) if verify else None
+
+    def extra(plan: object) -> dict[str, object]:
+        return password_map_json(plan) | ({"verify": reports[-1] if reports else None} if verify else {})
+
     run_plan(cdir, recipe, secrets=[password], dry_run=dry_run, check=check, diff=diff, json=json, backup=backup,
-             postmap=not no_postmap, reload=reload, extra=password_map_json)
+             postmap=not no_postmap, reload=reload, extra=extra, verify=hook)
+
+
+def verify_hook(sender: str | None, json: bool, reports: list[dict[str, object]]) -> Callable[[object], None]:
+    """The live check of the planned settings (the stages go to stderr, or into the JSON)."""
+
+    def check(plan: object) -> None:
+        from postfix_conf.pipeline import Plan
+        from postfix_conf.verify.planned import verify_plan, veto
+
+        from .verify import print_report, resolvers
+
+        assert isinstance(plan, Plan)
+        try:
+            mx, hosts = resolvers(10.0)
+        except ImportError:  # dnspython missing: bracketed relays are still checked
+            report = verify_plan(plan, sender=sender)
+        else:
+            report = verify_plan(plan, sender=sender, resolve_mx=mx, resolve_host=hosts)
+        reports.append(report.to_dict())
+        if not json:
+            print_report(report, err=True)
+        veto(report)
+
+    return check
 
 
 def password_map_json(plan: object) -> dict[str, object]:

@@ -126,8 +126,11 @@ def _secret(plan: Plan, spec: str) -> bool:
 def run_plan(cdir: Path, recipe: Recipe, *, secrets: Sequence[str] = (), dry_run: bool = False, check: bool = False,
              diff: bool = False, json: bool = False, backup: bool = False, postmap: bool = True,
              reload: bool = False, validate: bool = True, extra: Extra | None = None,
-             text: Text = operations_text) -> None:
-    """Plan, show, and (unless ``dry_run``/``check``) apply; exit codes 0/1/3 as documented."""
+             text: Text = operations_text, verify: Callable[[Plan], None] | None = None) -> None:
+    """Plan, show, and (unless ``dry_run``/``check``) apply; exit codes 0/1/3 as documented.
+
+    ``verify`` is the pipeline's live check: it runs on the planned files before anything
+    is written (also when nothing is to change), and may refuse the run."""
     from postfix_conf import pipeline
     from postfix_conf.errors import PostfixConfError
     from postfix_conf.secrets import mask
@@ -145,9 +148,13 @@ def run_plan(cdir: Path, recipe: Recipe, *, secrets: Sequence[str] = (), dry_run
         if (diff or look) and not json:
             typer.echo(shown, nl=False)
         if look or not plan.changed:
-            plan.discard()
+            try:
+                if verify is not None:
+                    verify(plan)
+            finally:
+                plan.discard()
         else:
-            result = pipeline.apply(plan, postmap=postmap, reload=reload, validate=validate)
+            result = pipeline.apply(plan, postmap=postmap, reload=reload, validate=validate, verify=verify)
     except pipeline.PipelineError as exc:
         message = plan.mask(str(exc))
         if json:

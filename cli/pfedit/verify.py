@@ -26,7 +26,7 @@ NAMESERVER_ENV = "PFEDIT_NAMESERVER"
 _ADDRESS = re.compile(r"[^\s<>@\"]+@[^\s<>@\"]+")
 
 
-def _resolvers(timeout: float) -> tuple[MxResolver, HostResolver]:
+def resolvers(timeout: float) -> tuple[MxResolver, HostResolver]:
     """MX and A/AAAA lookups through dnspython, as smtp(8) does them (DNS, not /etc/hosts)."""
     import dns.exception
     import dns.resolver
@@ -68,13 +68,13 @@ def _resolvers(timeout: float) -> tuple[MxResolver, HostResolver]:
     return mx, addresses
 
 
-def _print(report: RelayReport) -> None:
+def print_report(report: RelayReport, *, err: bool = False) -> None:
     many = len({s.destination for s in report.stages if s.destination}) > 1
     for s in report.stages:
         where = f"{s.destination}: " if many and s.destination else ""
-        typer.echo(f"{where}{s.name:<8} {s.status:<7} {s.detail}")
+        typer.echo(f"{where}{s.name:<8} {s.status:<7} {s.detail}", err=err)
         if s.fix and s.status != "passed":
-            typer.echo(f"{'':<17}fix: {s.fix}")
+            typer.echo(f"{'':<17}fix: {s.fix}", err=err)
 
 
 @app.command("relay")
@@ -111,7 +111,7 @@ def relay(
 
     settings = client_settings(cdir, main, master, read_table)
     try:
-        mx, addresses = _resolvers(timeout)
+        mx, addresses = resolvers(timeout)
     except ImportError:  # dnspython missing: bracketed relays still work
         report = verify_relay(settings, timeout=timeout, send_to=send_to)
     else:
@@ -119,6 +119,6 @@ def relay(
     if json:
         print_json(report.to_dict())
     else:
-        _print(report)
+        print_report(report)
     if not report.ok:
         raise typer.Exit(int(Exit.ERROR))

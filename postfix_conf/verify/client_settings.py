@@ -122,12 +122,29 @@ class ClientSettings:
 
 
 def client_settings(config_dir: Path, main: MainCf, master: MasterCf | None,
-                    read_table: TableReader) -> ClientSettings:
-    """The settings smtp(8) uses for the default transport, from (possibly planned) documents."""
+                    read_table: TableReader, *, sender: str | None = None) -> ClientSettings:
+    """The settings smtp(8) uses for the default transport, from (possibly planned) documents.
+
+    With ``sender`` (an address, or ``@domain`` for a whole domain): what it uses for that
+    sender's mail -- the relay of ``sender_dependent_relayhost_maps``, the transport of
+    ``sender_dependent_default_transport_maps`` with its ``-o`` options, the credentials
+    keyed by the sender -- as for a ``pfedit apply relay-auth --sender`` account.
+    """
     cfg = ConfigView(config_dir, main, master)
     contexts = client_contexts(cfg)
     service = contexts[0] if contexts else None
     notes: list[str] = []
+    routed: tuple[str, str] | None = None
+    if sender is not None:
+        keys = [sender, "@" + sender.rpartition("@")[2]] if not sender.startswith("@") else [sender]
+        transport = _first(_tables(cfg, None, "sender_dependent_default_transport_maps", read_table, notes), keys)
+        if transport is not None:
+            name = transport.partition(":")[0].strip()
+            found = cfg.service(name, "unix")
+            service = found if found is not None else service
+        relay = _first(_tables(cfg, None, "sender_dependent_relayhost_maps", read_table, notes), keys)
+        if relay is not None:
+            routed = relay, "sender_dependent_relayhost_maps"
 
     def value(name: str) -> str:
         return cfg.value(name, service).strip()
@@ -142,6 +159,8 @@ def client_settings(config_dir: Path, main: MainCf, master: MasterCf | None,
     nexthop = value("default_transport").partition(":")[2].strip()
     if nexthop:
         relayhost, source = nexthop, "default_transport"
+    if routed is not None:
+        relayhost, source = routed
     dests: list[Destination] = []
     error = None
     try:
@@ -150,7 +169,7 @@ def client_settings(config_dir: Path, main: MainCf, master: MasterCf | None,
         error = str(exc)
     for name in ("sender_dependent_relayhost_maps", "sender_dependent_default_transport_maps", "transport_maps",
                  "smtp_tls_policy_maps"):
-        if value(name):
+        if value(name) and not (sender is not None and name.startswith("sender_dependent")):
             notes.append(f"{name} is set: entries there can override what is tested here")
     tables = _tables(cfg, service, "smtp_sasl_password_maps", read_table, notes)
     myhostname = value("myhostname")
@@ -171,10 +190,20 @@ def client_settings(config_dir: Path, main: MainCf, master: MasterCf | None,
         verified_security_options=words("smtp_sasl_tls_verified_security_options"),
         password_maps=[t.spec for t in tables], sender_dependent_auth=boolean("smtp_sender_dependent_authentication"),
         helo_name=value("smtp_helo_name") or myhostname, myhostname=myhostname,
-        sender=_sender(cfg, service, read_table, notes),
+        sender=_sender(cfg, service, read_table, notes) if sender is None
+        else ("postmaster" + sender if sender.startswith("@") else sender),  # a domain account: one of its addresses
         host_lookup=[w.lower() for w in words("smtp_host_lookup")] or ["dns"],
         inet_protocols=[w.lower() for w in words("inet_protocols")] or ["all"],
         notes=notes, _tables=tables)
+
+
+def _first(tables: list[_Table], keys: list[str]) -> str | None:
+    for key in keys:
+        for table in tables:
+            hit = table.get(key)
+            if hit is not None:
+                return hit[0].strip()
+    return None
 
 
 def _tables(cfg: ConfigView, service: Service | None, param: str, read_table: TableReader,

@@ -48,6 +48,7 @@ try:
         mask,
         redact_table_diff,
     )
+    from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf.verify.planned import verify_plan, veto
 except Exception:  # not bundled (built without ansible/build.py), or too old a Python on the managed host
     LIBRARY_IMPORT_ERROR = traceback.format_exc()
 
@@ -221,7 +222,7 @@ class Run:
         """A path as the module sees it: relative names are inside the config directory."""
         return os.path.abspath(os.path.join(str(self.config_dir), str(name)))
 
-    def execute(self, recipe, *, backup=False, validate=True, postmap=True, reload=False):
+    def execute(self, recipe, *, backup=False, validate=True, postmap=True, reload=False, verify=None):
         """Plan (in check mode: only plan), diff, apply; fill the result. Returns the pipeline result or None."""
         try:
             plan = pipeline.plan(self.config_dir, recipe, lock=not self.module.check_mode, backup=backup)
@@ -237,12 +238,18 @@ class Run:
             self.result["diff"] = file_diffs(plan, self.secrets)
         changed = plan.changed
         if self.module.check_mode or not changed:
-            plan.discard()
+            try:
+                if verify is not None:
+                    verify(plan)
+            except pipeline.PipelineError as exc:
+                self.fail(str(exc))
+            finally:
+                plan.discard()
             self.result["changed"] = changed
             self.result["reload_required"] = changed
             return None
         try:
-            done = pipeline.apply(plan, postmap=postmap, reload=reload, validate=validate)
+            done = pipeline.apply(plan, postmap=postmap, reload=reload, validate=validate, verify=verify)
         except pipeline.PipelineError as exc:
             self.fail(str(exc), written=list(exc.written), changed=bool(exc.written))
         self.result.update(changed=done.changed, written=list(done.written), backups=dict(done.backups),
@@ -296,4 +303,6 @@ __all__ = [
     "remove_relay_auth",
     "require_library",
     "scalar",
+    "verify_plan",
+    "veto",
 ]

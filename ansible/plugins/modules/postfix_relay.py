@@ -68,6 +68,14 @@ options:
         envelope and headers (C(smtp_generic_maps); C(--rewrite-sender)). With O(sender), that mail also goes
         through that account.
     type: str
+  verify:
+    description:
+      - Before anything is written, log in to the relay with the planned settings, stage by stage, as
+        C(pfedit verify relay) does (C(--verify)); when a stage fails, the task fails and no file is written,
+        no map compiled, nothing reloaded. RV(verify) has the stages. An unbracketed relayhost needs
+        C(dnspython) on the managed host for its MX lookup.
+    type: bool
+    default: false
   state:
     description:
       - V(absent) takes the account back (C(--remove)): its entries, and with the last account every setting
@@ -207,6 +215,10 @@ reloaded:
   description: Postfix was reloaded by this task.
   returned: always
   type: bool
+verify:
+  description: With O(verify=true), the stages of the live check (C(name), C(status), C(detail), C(fix)).
+  returned: when O(verify=true)
+  type: dict
 findings:
   description: Problems found in the files of the recipe (also shown as warnings unless informational).
   returned: always
@@ -236,7 +248,31 @@ from ansible_collections.pfedit.postfix.plugins.module_utils.pfedit_common impor
     relay_auth,
     remove_relay_auth,
     require_library,
+    verify_plan,
+    veto,
 )
+
+
+def verify_hook(run, sender):
+    """The live check of the planned settings; its report goes into the result."""
+    def check(plan):
+        report = verify_plan(plan, sender=sender, resolve_mx=mx_resolver())
+        run.result["verify"] = report.to_dict()
+        veto(report)
+    return check
+
+
+def mx_resolver():
+    """MX lookups through dnspython when the managed host has it (bracketed relays need none)."""
+    try:
+        import dns.resolver
+    except ImportError:
+        return None
+
+    def mx(name):
+        answer = dns.resolver.resolve(name, "MX", search=False)
+        return [(int(r.preference), r.exchange.to_text()) for r in answer]
+    return mx
 
 
 def main():
@@ -249,6 +285,7 @@ def main():
             sender=dict(type="str"),
             rewrite_sender=dict(type="str"),
             state=dict(type="str", default="present", choices=["present", "absent"]),
+            verify=dict(type="bool", default=False),
             tls=dict(type="str", default="auto", choices=["auto", "starttls", "wrapper"]),
             mechanisms=dict(type="str"),
             password_map=dict(type="path", no_log=False),
@@ -280,7 +317,8 @@ def main():
             recipe = relay_auth(params, default_map_type=default_type)
     except PostfixConfError as exc:
         run.fail(str(exc))
-    done = run.execute(recipe, backup=p["backup"], postmap=p["postmap"], reload=p["reload"])
+    done = run.execute(recipe, backup=p["backup"], postmap=p["postmap"], reload=p["reload"],
+                       verify=verify_hook(run, p["sender"]) if p["verify"] and p["state"] == "present" else None)
     run.result["password_map"] = password_map_of(run.plan.planned.tables)
     if done is not None:
         run.result.update(postmap=bool(done.compiled), messages=[run.mask(m) for m in done.messages])
