@@ -176,6 +176,8 @@ CASES: dict[str, list[Case]] = {
         Case(CLEAN_MAIN + "relayhost = [msa.example.jp]:587\nrelay_host = foo\n", expect="unset",
              forbid=("pfedit set",)),
         Case(CLEAN_MAIN + "relay_host = [msa.example.jp]:587\n", expect='relayhost="$(pfedit get'),
+        # set, but to the built-in default (Debian's "relayhost ="): nothing is lost by moving the value there
+        Case(CLEAN_MAIN + "relayhost =\nrelay_host = [msa.example.jp]:587\n", expect='relayhost="$(pfedit get'),
         # a submission-only list must never become the server's (smtpd_client_restrictions on port 25)
         Case(CLEAN_MAIN + "mua_client_restrictions = permit_sasl_authenticated, reject\n", expect="unset",
              forbid=("smtpd_client_restrictions",)),

@@ -250,7 +250,7 @@ def check_names(cfg: Config) -> Iterator[Finding]:
             message = (f"Postfix ignores {name!r}: it would apply to a master.cf service named {orphan[0]!r} "
                        f"running {orphan[1]}, and there is none; remove it, or add the {orphan[0]} service to "
                        "master.cf")
-        elif hint and hint in main_params:
+        elif hint and hint in main_params and main_params[hint].strip() != builtin_defaults().get(hint, "").strip():
             message = (f"Postfix ignores {name!r}: it is not a parameter name (did you mean {hint}?), and {hint} "
                        f"is set too (line {main_lines.get(hint)}), so remove this one")
         elif hint:
