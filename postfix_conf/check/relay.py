@@ -94,7 +94,8 @@ def _load_tables(cfg: Config, service: Service | None) -> tuple[_Tables, list[Fi
         if isinstance(table, LookupTable):
             for d in table.diagnostics:
                 findings.append(Finding(f"table-{d.code}", d.severity, ref.name, d.line, d.message,
-                                        f"edit {ref.name}, then run: postmap {ref.kind}:{ref.name}"))
+                                        f"edit {ref.name}, then run: "
+                                        + fixes.rebuild(cfg, "postmap", f"{ref.kind}:{ref.name}")))
         found.tables.append((ref, table))
         findings.extend(freshness(cfg, ref, missing_code="password-map-missing"))
         findings.extend(permissions(ref))
