@@ -25,8 +25,6 @@ from ..master_cf import Service
 from ..view import ConfigView, service_label, split_list
 
 DEFAULT_CONFIG_DIR = Path("/etc/postfix")
-RELAY_AUTH_PLACEHOLDERS = ("USER", "FILE")
-"""Words of the relay-auth command the user must replace (the user name, a 0600 password file)."""
 
 
 def _dir(cfg: ConfigView) -> list[str]:
@@ -122,7 +120,8 @@ def rebuild(cfg: ConfigView, tool: str, spec: str) -> str:
 
 
 def relay_auth(cfg: ConfigView, relayhost: str) -> str:
-    """The relay recipe for the default transport; USER and FILE are for the user to fill in."""
+    """The relay recipe for the default transport; USER (the user name) and FILE (a 0600 file holding
+    the password) are for the user to fill in."""
     return _line("pfedit", "apply", "relay-auth", *_dir(cfg), "--relayhost", relayhost) + \
         " --username USER --password-file FILE"
 
