@@ -35,9 +35,34 @@ def need_root() -> None:
         pytest.skip("needs root (mounts, chown, or running a child as nobody)")
 
 
-def child_env(**extra: str) -> dict[str, str]:
+_NOBODY_LIBRARY: list[Path] = []
+
+
+def library_for_nobody() -> Path:
+    """A world-readable copy of ``postfix_conf`` for a child that runs as nobody.
+
+    The checkout may sit in a 0700 directory (``mktemp -d``, a home directory), where
+    nobody cannot import it; the copy lives in /tmp (mode 0755/0644) until the session ends.
+    """
+    if not _NOBODY_LIBRARY:
+        import atexit
+
+        d = world_dir("pfedit-lib-")
+        shutil.copytree(REPO / "postfix_conf", d / "postfix_conf",
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for root, dirs, files in os.walk(d):
+            for name in dirs:
+                os.chmod(os.path.join(root, name), 0o755)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o644)
+        atexit.register(shutil.rmtree, d, True)
+        _NOBODY_LIBRARY.append(d)
+    return _NOBODY_LIBRARY[0]
+
+
+def child_env(*, as_nobody: bool = False, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("MAIL_CONFIG", "PYTHONSTARTUP")}
-    env["PYTHONPATH"] = str(REPO)
+    env["PYTHONPATH"] = str(library_for_nobody() if as_nobody else REPO)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["LANG"] = "C"
     env.update(extra)
@@ -60,8 +85,8 @@ def run_python(code: str, *args: str, python: str = sys.executable, as_nobody: b
             os.setgid(NOBODY_GID)
             os.setuid(NOBODY_UID)
 
-    return subprocess.run([python, "-c", code, *args], capture_output=True, text=True, env=child_env(),
-                          preexec_fn=preexec, timeout=timeout, check=False)
+    return subprocess.run([python, "-c", code, *args], capture_output=True, text=True,
+                          env=child_env(as_nobody=as_nobody), preexec_fn=preexec, timeout=timeout, check=False)
 
 
 # A child that tries one write and reports the outcome as JSON on stdout.

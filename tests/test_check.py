@@ -110,8 +110,8 @@ def test_open_relay_by_permit_on_submission_override(tmp_path: Path) -> None:
     f = only(run(tmp_path, CLEAN_MAIN, master), "open-relay")
     assert f.file.endswith("master.cf") and f.line == 7  # the -o smtpd_relay_restrictions line
     assert "submission/inet" in f.message and "'check_client_access static:OK'" in f.message
-    assert f.fix == "make submission/inet authenticated-only: postconf -P 'submission/inet/smtpd_relay_restrictions=" \
-                    "permit_sasl_authenticated,reject'"
+    assert f.fix == f"postconf -c {tmp_path}/etc -P submission/inet/smtpd_relay_restrictions=" \
+                    "permit_sasl_authenticated,reject"
 
 
 def test_open_relay_through_dollar_indirection(tmp_path: Path) -> None:
@@ -208,8 +208,8 @@ def test_submission_legacy_enforce_tls_is_overridden(tmp_path: Path) -> None:
     assert {"legacy-tls-ignored", "obsolete-parameter", "submission-auth-before-tls"} <= codes(found)
     f = only(found, "legacy-tls-ignored")
     assert f.file.endswith("master.cf") and "smtpd_tls_security_level = may" in f.message
-    assert f.fix == "postconf -PX 'submission/inet/smtpd_enforce_tls' && " \
-                    "postconf -P 'submission/inet/smtpd_tls_security_level=encrypt'"
+    assert f.fix == f"postconf -c {tmp_path}/etc -PX submission/inet/smtpd_enforce_tls && " \
+                    f"postconf -c {tmp_path}/etc -P submission/inet/smtpd_tls_security_level=encrypt"
     without_level = run(tmp_path / "b", CLEAN_MAIN.replace("smtpd_tls_security_level = may\n", ""), master)
     assert "legacy-tls-ignored" not in codes(without_level)  # then enforce_tls does mean encrypt
     assert "submission-auth-before-tls" not in codes(without_level)
@@ -218,7 +218,8 @@ def test_submission_legacy_enforce_tls_is_overridden(tmp_path: Path) -> None:
 def test_sasl_password_cleartext(tmp_path: Path) -> None:
     main = CLEAN_MAIN + GOOD_RELAY.replace("encrypt", "may")
     f = only(run(tmp_path, main, table=table_line(RELAY)), "sasl-password-cleartext")
-    assert f.severity == "error" and "'may'" in f.message and f.fix == "pfedit set smtp_tls_security_level=encrypt"
+    assert f.severity == "error" and "'may'" in f.message
+    assert f.fix == f"pfedit set -c {tmp_path}/etc smtp_tls_security_level=encrypt"
     empty_options = CLEAN_MAIN + GOOD_RELAY.replace("= noanonymous", "=").replace("encrypt", "none")
     assert "sasl-password-cleartext" in codes(run(tmp_path / "e", empty_options, table=table_line(RELAY)))
     assert run(tmp_path / "ok", CLEAN_MAIN + GOOD_RELAY, table=table_line(RELAY)) == []
@@ -270,7 +271,8 @@ def test_sasl_no_credentials_and_near_miss(tmp_path: Path) -> None:
              "sasl-no-credentials")
     assert "smtp.example.com or [smtp.example.com]:587" in f.message
     assert "[smtp.example.com]:submission" in f.message and PASSWORD not in f.message
-    assert f.fix.startswith(f"pfedit apply relay-auth --relayhost '{RELAY}'")
+    assert f.fix == f"pfedit apply relay-auth -c {tmp_path}/etc --relayhost '{RELAY}' --username USER " \
+                    "--password-file FILE"
 
 
 def test_bare_host_entry_is_found_first(tmp_path: Path) -> None:
@@ -303,7 +305,7 @@ def test_password_map_missing(tmp_path: Path) -> None:
 def test_compiled_map_missing_and_stale(tmp_path: Path) -> None:
     f = only(run(tmp_path, CLEAN_MAIN + GOOD_RELAY, table=table_line(RELAY), compiled=False),
              "compiled-map-missing")
-    assert f.fix == f"run: postmap hash:{tmp_path}/etc/sasl_passwd"
+    assert f.fix == f"postmap -c {tmp_path}/etc hash:{tmp_path}/etc/sasl_passwd"
     run(tmp_path / "s", CLEAN_MAIN + GOOD_RELAY, table=table_line(RELAY))
     db = tmp_path / "s" / "etc" / "sasl_passwd.db"
     os.utime(db, (978307100, 978307100))  # older than the source
@@ -321,9 +323,9 @@ def test_relayhost_invalid(tmp_path: Path) -> None:
 def test_relayhost_forms(tmp_path: Path) -> None:
     found = run(tmp_path, CLEAN_MAIN + "relayhost = smtp.example.com:587\n")
     f = only(found, "relayhost-mx-lookup")
-    assert f.fix.startswith("pfedit set relayhost='[smtp.example.com]:587'")
+    assert f.fix == f"pfedit set -c {tmp_path}/etc 'relayhost=[smtp.example.com]:587'"
     found = run(tmp_path / "ip", CLEAN_MAIN + "relayhost = 192.0.2.1:587\n")
-    assert only(found, "relayhost-unbracketed-ip").fix.startswith("pfedit set relayhost='[192.0.2.1]:587'")
+    assert only(found, "relayhost-unbracketed-ip").fix == f"pfedit set -c {tmp_path}/ip/etc 'relayhost=[192.0.2.1]:587'"
     found = run(tmp_path / "e", CLEAN_MAIN + "relayhost = [a.example]:587,,[b.example]:587\n")
     assert only(found, "relayhost-empty-element").severity == "info"
     assert run(tmp_path / "ok", CLEAN_MAIN + "relayhost = [smtp.example.com]:587\n") == []
@@ -340,9 +342,9 @@ def test_port_465_needs_wrappermode_and_encrypt(tmp_path: Path) -> None:
     """Spec 8.2."""
     main = CLEAN_MAIN + "relayhost = [smtp.example.com]:465\n"
     f = only(run(tmp_path, main), "relay-smtps-settings")
-    assert f.fix == "pfedit set smtp_tls_wrappermode=yes smtp_tls_security_level=encrypt"
+    assert f.fix == f"pfedit set -c {tmp_path}/etc smtp_tls_wrappermode=yes smtp_tls_security_level=encrypt"
     f = only(run(tmp_path / "w", main + "smtp_tls_wrappermode = yes\n"), "relay-smtps-settings")
-    assert f.fix == "pfedit set smtp_tls_security_level=encrypt"
+    assert f.fix == f"pfedit set -c {tmp_path}/w/etc smtp_tls_security_level=encrypt"
     ok = main + "smtp_tls_wrappermode = yes\nsmtp_tls_security_level = encrypt\n"
     assert run(tmp_path / "ok", ok) == []
     assert run(tmp_path / "s", ok.replace(":465", ":submissions")) == []
@@ -351,7 +353,7 @@ def test_port_465_needs_wrappermode_and_encrypt(tmp_path: Path) -> None:
 def test_wrappermode_on_a_starttls_port(tmp_path: Path) -> None:
     main = CLEAN_MAIN + f"relayhost = {RELAY}\nsmtp_tls_wrappermode = yes\n"
     f = only(run(tmp_path, main), "wrappermode-starttls-port")
-    assert f.line == 8 and f.fix.startswith("pfedit unset smtp_tls_wrappermode")
+    assert f.line == 8 and f.fix == f"pfedit unset -c {tmp_path}/etc smtp_tls_wrappermode"
     transport = SMTP + "relay465 unix - - n - - smtp -o smtp_tls_wrappermode=yes -o smtp_tls_security_level=encrypt\n"
     assert run(tmp_path / "t", CLEAN_MAIN, transport) == []  # a dedicated transport (ecosystem.md §0)
 
@@ -362,7 +364,8 @@ def test_sasl_noplaintext_default(tmp_path: Path) -> None:
         "smtp_sasl_tls_security_options = noanonymous\n", "")
     f = only(run(tmp_path, main, table=table_line(RELAY)), "sasl-noplaintext")
     assert "smtp_sasl_tls_security_options = noplaintext, noanonymous" in f.message
-    assert f.fix == "pfedit set smtp_sasl_security_options=noanonymous smtp_sasl_tls_security_options=noanonymous"
+    # Only the list for TLS sessions: without TLS, noplaintext still keeps the password off the wire.
+    assert f.fix == f"pfedit set -c {tmp_path}/etc smtp_sasl_tls_security_options=noanonymous"
 
 
 def test_sasl_security_options_invalid(tmp_path: Path) -> None:
@@ -407,7 +410,7 @@ def test_table_diagnostics(tmp_path: Path) -> None:
 
 def test_map_missing(tmp_path: Path) -> None:
     f = only(run(tmp_path, CLEAN_MAIN + "transport_maps = hash:/nonexistent/transport\n"), "map-missing")
-    assert f.line == 7 and "postmap hash:/nonexistent/transport" in f.fix
+    assert f.line == 7 and f"postmap -c {tmp_path}/etc hash:/nonexistent/transport" in f.fix
     cache = "smtp_tls_session_cache_database = btree:/nonexistent/smtp_scache\n"
     assert run(tmp_path / "ok", CLEAN_MAIN + cache) == []  # Postfix creates caches itself
 
@@ -419,17 +422,26 @@ def test_macro_loop(tmp_path: Path) -> None:
 
 def test_obsolete_parameter(tmp_path: Path) -> None:
     f = only(run(tmp_path, CLEAN_MAIN + "smtp_use_tls = yes\n"), "obsolete-parameter")
-    assert f.fix == "pfedit unset smtp_use_tls && pfedit set smtp_tls_security_level=may"
+    c = f"-c {tmp_path}/etc"
+    assert f.fix == f"pfedit unset {c} smtp_use_tls && pfedit set {c} smtp_tls_security_level=may"
     f = only(run(tmp_path / "d", CLEAN_MAIN + "disable_dns_lookups = yes\n"), "obsolete-parameter")
-    assert f.fix == "pfedit unset disable_dns_lookups && pfedit set smtp_dns_support_level=disabled"
+    c = f"-c {tmp_path}/d/etc"
+    assert f.fix == f"pfedit unset {c} disable_dns_lookups && pfedit set {c} smtp_dns_support_level=disabled"
     f = only(run(tmp_path / "e", CLEAN_MAIN + "smtpd_tls_eecdh_grade = strong\n"), "obsolete-parameter")
-    assert f.fix == "pfedit unset smtpd_tls_eecdh_grade"
+    assert f.fix == f"pfedit unset -c {tmp_path}/e/etc smtpd_tls_eecdh_grade"
+    # The replacement is set already: the legacy setting does nothing, and its "equivalent" would
+    # downgrade the level (smtp_use_tls = yes means may, and encrypt is set).
+    f = only(run(tmp_path / "s", CLEAN_MAIN + "smtp_tls_security_level = encrypt\nsmtp_use_tls = yes\n"),
+             "obsolete-parameter")
+    assert f.fix == f"pfedit unset -c {tmp_path}/s/etc smtp_use_tls" and "smtp_tls_security_level decides" in f.message
 
 
 def test_legacy_client_tls_ignored(tmp_path: Path) -> None:
     main = CLEAN_MAIN + "smtp_tls_security_level = may\nsmtp_enforce_tls = yes\n"
     f = only(run(tmp_path, main), "legacy-tls-ignored")
-    assert f.line == 8 and f.fix == "pfedit unset smtp_enforce_tls && pfedit set smtp_tls_security_level=encrypt"
+    c = f"-c {tmp_path}/etc"
+    assert f.line == 8
+    assert f.fix == f"pfedit unset {c} smtp_enforce_tls && pfedit set {c} smtp_tls_security_level=encrypt"
     assert "legacy-tls-ignored" not in codes(run(tmp_path / "ok", main.replace("= may", "= encrypt")))
 
 
@@ -467,10 +479,17 @@ def test_misattached_options(tmp_path: Path) -> None:
 # -- names ---------------------------------------------------------------------------------------------
 
 def test_unknown_parameter_with_suggestion(tmp_path: Path) -> None:
-    f = only(run(tmp_path, CLEAN_MAIN + "smtpd_tls_security_levle = encrypt\n"), "unknown-parameter")
+    main = CLEAN_MAIN.replace("smtpd_tls_security_level = may\n", "")
+    f = only(run(tmp_path, main + "smtpd_tls_security_levle = encrypt\n"), "unknown-parameter")
     assert "did you mean smtpd_tls_security_level?" in f.message
-    assert f.fix == 'pfedit set smtpd_tls_security_level="$(pfedit get smtpd_tls_security_levle)" && ' \
-                    "pfedit unset smtpd_tls_security_levle"
+    c = f"-c {tmp_path}/etc"
+    assert f.fix == f'pfedit set {c} smtpd_tls_security_level="$(pfedit get {c} smtpd_tls_security_levle)" && ' \
+                    f"pfedit unset {c} smtpd_tls_security_levle"
+    # The right name is set already (CLEAN_MAIN has smtpd_tls_security_level = may): the value
+    # Postfix uses stays, the misspelled line goes.
+    f = only(run(tmp_path / "both", CLEAN_MAIN + "smtpd_tls_security_levle = encrypt\n"), "unknown-parameter")
+    assert f.fix == f"pfedit unset -c {tmp_path}/both/etc smtpd_tls_security_levle"
+    assert "smtpd_tls_security_level is set too (line 6)" in f.message
     master = SMTP + "submission inet n - y - - smtpd -o smtpd_tls_security_levl=encrypt\n"
     f = only(run(tmp_path / "m", CLEAN_MAIN, master), "unknown-parameter")
     assert f.file.endswith("master.cf") and f.line == 2 and "smtpd_tls_security_level" in f.message

@@ -32,7 +32,17 @@ PASSWORD_ENV = "PFEDIT_RELAY_PASSWORD"
 
 
 def read_password(password_file: Path | None, password_stdin: bool) -> str:
-    """From a file, stdin, the environment or a hidden prompt; never from argv."""
+    """From a file, stdin, the environment or a hidden prompt; never from argv.
+
+    Exactly one source: two of them (a file and stdin, or either with a non-empty
+    ``$PFEDIT_RELAY_PASSWORD``) are a usage error, so that one never silently wins.
+    """
+    given = [what for what, on in (("--password-file", password_file is not None),
+                                   ("--password-stdin", password_stdin),
+                                   (f"${PASSWORD_ENV}", bool(os.environ.get(PASSWORD_ENV)))) if on]
+    if len(given) > 1:
+        die(f"{' and '.join(given)} both give the password: use one"
+            + (f" (unset {PASSWORD_ENV})" if given[-1] == f"${PASSWORD_ENV}" else ""), Exit.USAGE)
     if password_file is not None:
         try:
             text = password_file.read_text("utf-8", "surrogateescape")
@@ -165,4 +175,13 @@ def password_map_json(plan: object) -> dict[str, object]:
 
 
 def relayhost_warnings(relayhost: str) -> list[str]:
-    return []
+    """What Postfix accepts but rarely means (``host:587`` still looks up MX records...), with the
+    form to write instead: :func:`postfix_conf.relayhost.relayhost_warnings`, the text Ansible's
+    postfix_relay can show too. The port-465 notice is left out: this recipe sets wrapper mode."""
+    from postfix_conf.relayhost import SMTPS_HINT, RelayhostError
+    from postfix_conf.relayhost import relayhost_warnings as library_warnings
+
+    try:
+        return [w for w in library_warnings(relayhost) if not w.endswith(SMTPS_HINT)]
+    except RelayhostError:  # refused with its error before this is asked
+        return []

@@ -3,21 +3,69 @@
 All meaning lives in :mod:`postfix_conf`. Typer's pretty tracebacks are off: an
 unexpected error prints one line (with ``PFEDIT_DEBUG=1`` the traceback), so no
 local variable that could hold a password is ever shown.
+
+Help and usage errors are plain text (``rich_markup_mode=None``): the help texts are full
+of Postfix syntax -- ``[msa.example.jp]:587``, ``$mua_client_restrictions`` -- that Rich
+markup would eat (``[...]`` is a style tag to it), and Click's plain layout stays readable
+at 80 columns, where Rich's option table truncates names (``--password-std…``). An
+unknown option is answered with every option the command has, not difflib's guess.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from postfix_conf import PostfixConfError
 
 from . import __version__, apply, check, params, services, verify
 
+try:  # Typer >= 0.22 vendors Click
+    from typer._click.exceptions import NoSuchOption
+except ImportError:  # pragma: no cover - older Typer uses the click package
+    from click.exceptions import NoSuchOption  # type: ignore[no-redef,import-not-found,unused-ignore]
+
+
+def real_options(exc: NoSuchOption) -> None:
+    """Rewrite Click's "No such option: --check (Possible options: --help)" -- difflib's closest
+    names, which can be only --help -- into the command's own options, and a near miss if any."""
+    if exc.ctx is None:
+        return
+    options = sorted({o for p in exc.ctx.command.params if not getattr(p, "hidden", False)
+                      for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]
+                      if o.startswith("--") and o != "--help"})
+    close = difflib.get_close_matches(exc.option_name, options, n=2, cutoff=0.7)
+    exc.message = (f"No such option: {exc.option_name}" + (f"; did you mean {' or '.join(close)}?" if close else "")
+                   + f" (options of '{exc.ctx.command_path}': {', '.join(options) or 'none'}, and --help)")
+    exc.possibilities = None
+
+
+class Group(TyperGroup):
+    """Typer's group; an unknown option of any command below it gets :func:`real_options`."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except NoSuchOption as exc:
+            real_options(exc)
+            raise
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except NoSuchOption as exc:
+            real_options(exc)
+            raise
+
+
 app = typer.Typer(
+    cls=Group,
+    rich_markup_mode=None,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     pretty_exceptions_show_locals=False,

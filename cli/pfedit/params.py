@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -86,17 +87,54 @@ def _edit(config: ConfigDirOption, dry_run: bool, diff: bool, backup: bool, verb
     run_plan(config_dir(config), recipe, dry_run=dry_run, diff=diff, backup=backup, validate=False, text=summary)
 
 
-def set_(assignments: Annotated[list[str], typer.Argument(help="NAME=VALUE pairs.", metavar="NAME=VALUE...")],
+def set_(assignments: Annotated[list[str], typer.Argument(
+            help="NAME=VALUE pairs, e.g. 'relayhost=[msa.example.jp]:587'.", metavar="NAME=VALUE...")],
          config: ConfigDirOption = None, dry_run: DryRunOption = False, diff: DiffOption = False,
-         backup: BackupOption = False) -> None:
-    """Set parameters in main.cf (each only if different; nothing else changes)."""
+         backup: BackupOption = False,
+         strict: Annotated[bool, typer.Option(
+             "--strict", help="Write nothing (exit 1) when a name or value is wrong, instead of warning.")] = False,
+         ) -> None:
+    """Set parameters in main.cf (each only if different; nothing else changes).
+
+    Warns, as pfedit check would, about a value Postfix cannot use or a name it does not know.
+    """
     pairs: dict[str, str] = {}
     for item in assignments:
         name, sep, value = item.partition("=")
         if not sep:
             die(f"expected NAME=VALUE, got {item!r}", Exit.USAGE)
         pairs[name.strip()] = value
+    problems = vet(config_dir(config), pairs)
+    if strict and problems:
+        die(f"nothing written: {len(problems)} problem{'' if len(problems) == 1 else 's'} in the settings "
+            "given (--strict)")
     _edit(config, dry_run, diff, backup, "set", [Param(n, v) for n, v in pairs.items()])
+
+
+def vet(cdir: Path, pairs: dict[str, str]) -> list[str]:
+    """Print what ``pfedit check`` would say about these settings once written (each finding and
+    its fix, on stderr); return the errors and warnings among them.
+
+    A name or value main.cf cannot hold at all is left to the write, which refuses it.
+    """
+    from postfix_conf.check import check_settings
+    from postfix_conf.errors import PostfixConfError
+    from postfix_conf.postfix_tools import installed_version
+
+    from .check import DEFAULT_VERSION
+
+    path = cdir / "main.cf"
+    try:
+        doc = MainCf.read(path)
+        for name, value in pairs.items():
+            doc.set(name, value)
+    except (OSError, PostfixConfError):
+        return []
+    findings = check_settings(cdir, doc, pairs, postfix_version=installed_version() or DEFAULT_VERSION)
+    for f in findings:
+        typer.echo(str(f), err=True)
+        typer.echo(f"    fix: {f.fix}", err=True)
+    return [str(f) for f in findings if f.severity != "info"]
 
 
 def unset(names: Annotated[list[str], typer.Argument(help="Parameter names.")],

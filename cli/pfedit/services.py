@@ -6,14 +6,14 @@ import typer
 
 from postfix_conf.master_cf import MasterCf
 
-from .common import ConfigDirOption, JsonOption, config_dir, die, print_json
+from .common import ConfigDirOption, Exit, JsonOption, config_dir, die, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Inspect master.cf services.")
 
 
 @app.command("list")
 def list_services(config: ConfigDirOption = None, json: JsonOption = False) -> None:
-    """List the active services: name/type, fields, and -o options."""
+    """List the active services: name/type, fields, and -o options (exit 1 if an entry is broken)."""
     path = config_dir(config) / "master.cf"
     try:
         doc = MasterCf.read(path)
@@ -22,7 +22,9 @@ def list_services(config: ConfigDirOption = None, json: JsonOption = False) -> N
     services = doc.services()
     if json:
         print_json({"services": [{"name": s.name, "type": s.type, "line": s.line, "fields": s.fields,
-                                  "options": dict(s.options)} for s in services]})
+                                  "options": dict(s.options)} for s in services],
+                    "diagnostics": [{k: getattr(d, k) for k in ("line", "severity", "code", "message")}
+                                    for d in doc.diagnostics]})
     else:
         for s in services:
             f = s.fields
@@ -31,3 +33,7 @@ def list_services(config: ConfigDirOption = None, json: JsonOption = False) -> N
     for d in doc.diagnostics:
         if d.severity != "info":
             typer.echo(f"{path}, line {d.line}: {d.severity}: {d.message}", err=True)
+    if any(d.severity == "error" for d in doc.diagnostics):
+        # An entry Postfix refuses (postconf -M stops with "bad field count"...) is not in the
+        # list: a script must not take the list for the whole file.
+        raise typer.Exit(int(Exit.ERROR))

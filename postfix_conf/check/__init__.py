@@ -17,8 +17,11 @@ config directory (nothing is written, no Postfix program is run) and returns
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
+from ..main_cf import MainCf
+from ..master_cf import MasterCf
 from ..secrets import mask
 from .context import Config
 from .findings import CODES, CodeInfo, Finding, Severity, sort_key
@@ -28,8 +31,8 @@ from .relay import check_relay, collect_secrets
 from .restrictions import Verdict, relay_verdict
 from .security import check_security
 
-__all__ = ["CODES", "CodeInfo", "Config", "Finding", "Severity", "Verdict", "check", "parse_version",
-           "relay_verdict"]
+__all__ = ["CODES", "CodeInfo", "Config", "Finding", "Severity", "Verdict", "check", "check_settings",
+           "parse_version", "relay_verdict"]
 
 
 def parse_version(text: str) -> tuple[int, ...]:
@@ -56,11 +59,36 @@ def check(config_dir: str | os.PathLike[str], *, postfix_version: str = "3.7") -
 
     ``postfix_version`` is the version the configuration is meant for ("3.4", "3.7.11");
     it decides version-dependent rules (relayhost lists need 3.5). The known-name list
-    is always that of 3.7.
+    is always that of 3.7. Fix texts name ``config_dir`` (``pfedit set -c DIR``...),
+    so they edit the directory that was checked (see docs/check.md).
     """
     cfg = Config.load(Path(config_dir), parse_version(postfix_version))
+    return _run(cfg, list(cfg.load_findings))
+
+
+def check_settings(config_dir: str | os.PathLike[str], main: MainCf, names: Iterable[str], *,
+                   postfix_version: str = "3.7") -> list[Finding]:
+    """What :func:`check` says about the main.cf settings ``names`` in ``main``, a document about
+    to be written (``pfedit set`` warns with these before it writes).
+
+    The same checks, run on ``main`` with the directory's master.cf and tables, keeping the
+    findings located on the lines of those settings: a value Postfix cannot use (relayhost,
+    booleans, TLS levels, SASL options...), a name Postfix does not know (with the near miss),
+    and what the new value does to the rest (an open relay from ``mynetworks``).
+    """
+    d = Path(config_dir)
+    try:
+        master: MasterCf | None = MasterCf.read(d / "master.cf")
+    except OSError:
+        master = None
+    cfg = Config(d, main, master, postfix_version=parse_version(postfix_version))
+    wanted = set(names)
+    lines = {p.line for p in main.definitions() if p.name in wanted}
+    return [f for f in _run(cfg, []) if f.file == cfg.main_path and f.line in lines]
+
+
+def _run(cfg: Config, findings: list[Finding]) -> list[Finding]:
     collect_secrets(cfg)
-    findings = list(cfg.load_findings)
     for part in (check_hygiene, check_names, check_security, check_relay):
         findings.extend(part(cfg))
     secrets = sorted(cfg.secrets, key=len, reverse=True)

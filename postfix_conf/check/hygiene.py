@@ -12,12 +12,14 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator
 
 from ..errors import Diagnostic
 from ..macros import NestingError
 from ..master_cf import Service
-from ._data import boolean_parameters, obsolete_parameters
+from . import fixes
+from ._data import boolean_parameters, builtin_defaults, obsolete_parameters
 from .context import Config, service_label
 from .findings import Finding, make
 from .maps import all_maps, freshness
@@ -35,6 +37,7 @@ LEGACY_TLS = (("smtpd_enforce_tls", "smtpd_use_tls", "smtpd_tls_security_level")
               ("tlsproxy_enforce_tls", "tlsproxy_use_tls", "tlsproxy_tls_security_level"),
               ("tlsproxy_client_enforce_tls", "tlsproxy_client_use_tls", "tlsproxy_client_security_level"))
 _STRONG = frozenset({"encrypt", "dane-only", "fingerprint", "verify", "secure"})
+_SERVER_SIDE = ("smtpd_", "postscreen_", "tlsproxy_enforce")
 _OTHER_SERVICES = frozenset({"submission", "submissions", "smtps"})
 
 
@@ -56,12 +59,9 @@ def _settings(cfg: Config) -> Iterator[tuple[str, str, Service | None]]:
 
 
 def _set_fix(cfg: Config, service: Service | None, assignments: list[tuple[str, str]], drop: str) -> str:
-    if service is None:
-        sets = " ".join(f"{n}={v}" for n, v in assignments)
-        return f"pfedit unset {drop}" + (f" && pfedit set {sets}" if sets else "")
-    label = service_label(service)
-    sets = " ".join(f"'{label}/{n}={v}'" for n, v in assignments)
-    return f"postconf -PX '{label}/{drop}'" + (f" && postconf -P {sets}" if sets else "")
+    """Remove ``drop`` and set the replacements, where ``drop`` is set (main.cf or that entry)."""
+    return fixes.chain(fixes.remove_in(cfg, service, [drop]),
+                       fixes.set_in(cfg, service, assignments) if assignments else "")
 
 
 def _obsolete(cfg: Config) -> Iterator[Finding]:
@@ -74,22 +74,24 @@ def _obsolete(cfg: Config) -> Iterator[Finding]:
         file, line = cfg.where(name, service)
         where = f"{service_label(service)}: -o " if service is not None else ""
         new: list[tuple[str, str]] = []
-        if info.replacement and value in ("yes", "no"):
+        decided = info.replacement and cfg.value(info.replacement, service).strip()
+        if info.replacement and value in ("yes", "no") and not decided:
             if name == "disable_dns_lookups":
                 new = [(info.replacement, "disabled")] if value == "yes" else []
             elif name.endswith("_enforce_tls") and value == "yes":
                 new = [(info.replacement, "encrypt")]
             elif name.endswith("_use_tls"):
                 new = [(info.replacement, "may" if value == "yes" else "none")]
-        if info.replacement and not new and not name.endswith("_per_site"):
-            fix = _set_fix(cfg, service, [], name) + f" (it has no effect; {info.replacement} decides)"
-        elif name.endswith("_per_site"):
+        note = ""
+        if name.endswith("_per_site"):
             fix = f"convert the table to the {info.replacement} format, then: " + _set_fix(cfg, service, [], name)
         else:
             fix = _set_fix(cfg, service, new, name)
+            if info.replacement and not new:
+                note = f"; it has no effect here ({info.replacement} decides), so remove it"
         yield make("obsolete-parameter", file, line,
                    f"{where}{name} is a legacy parameter: {info.advice}; Postfix 3.9 warns that support will be "
-                   "removed", fix)
+                   f"removed{note}", fix)
 
 
 def _legacy_tls(cfg: Config) -> Iterator[Finding]:
@@ -109,10 +111,17 @@ def _legacy_tls(cfg: Config) -> Iterator[Finding]:
                     at = f"{lfile}:{lline}" if lline is not None else lfile
                     where = f"{service_label(service)}: " if service is not None else ""
                     want = "encrypt" if legacy == enforce else "may"
+                    # Mandatory TLS on the whole server's port 25 (main.cf) refuses mail from every
+                    # server without TLS (RFC 3207 forbids it for a public MX): only remove the line.
+                    public = service is None and want == "encrypt" and legacy.startswith(_SERVER_SIDE)
+                    note = (f"; {level_name} = encrypt in main.cf would refuse mail from every server without "
+                            "TLS on port 25, so remove the line (to require TLS on one service, use -o "
+                            f"{level_name}=encrypt in its master.cf entry)") if public else ""
                     yield make("legacy-tls-ignored", file, line,
                                f"{where}{legacy} = yes is ignored because {level_name} = {level} ({at}) is set: "
                                f"{'TLS is not required' if legacy == enforce else 'TLS is off'} although this "
-                               "line asks for it", _set_fix(cfg, service, [(level_name, want)], legacy))
+                               f"line asks for it{note}",
+                               _set_fix(cfg, service, [] if public else [(level_name, want)], legacy))
 
 
 def _values(cfg: Config) -> Iterator[Finding]:
@@ -135,21 +144,36 @@ def _values(cfg: Config) -> Iterator[Finding]:
             if value.lower() not in ("yes", "no"):
                 file, line = cfg.where(name, service)
                 note = " (a '#' after a value is not a comment in main.cf)" if "#" in value else ""
+                meant = value.split("#", 1)[0].strip().lower()
+                fix = (fixes.set_in(cfg, service, [(name, meant)]) if meant in ("yes", "no")
+                       else fixes.remove_in(cfg, service, [name]))
+                default = "" if meant in ("yes", "no") else (
+                    f"; set it to yes or no, or remove it for the default ({_default(cfg, name, service)})")
                 yield make("invalid-boolean", file, line,
                            f"{where}{name} = {value}: not yes or no{note}; every daemon that reads it stops with "
-                           f"'fatal: bad boolean configuration: {name} = {value}'",
-                           f"postconf -P '{service_label(service)}/{name}=yes' (or no)" if service is not None
-                           else f"pfedit set {name}=yes (or no)")
+                           f"'fatal: bad boolean configuration: {name} = {value}'{default}", fix)
         levels = TLS_LEVEL_PARAMS.get(name)
         if levels is not None:
             value = cfg.value(name, service).strip()
             if value not in levels:
                 file, line = cfg.where(name, service)
+                meant = value.split("#", 1)[0].strip()
+                close = difflib.get_close_matches(meant.lower(), sorted(levels - {""}), n=1, cutoff=0.75)
+                fix = fixes.set_in(cfg, service, [(name, close[0])]) if close else fixes.remove_in(
+                    cfg, service, [name])
                 yield make("invalid-tls-level", file, line,
                            f"{where}{name} = {value}: not a TLS security level ({', '.join(sorted(levels - {''}))});"
-                           f" the daemon stops with 'fatal: Invalid TLS level \"{value}\"'",
-                           f"pfedit set {name}=encrypt" if service is None
-                           else f"postconf -P '{service_label(service)}/{name}=encrypt'")
+                           f" the daemon stops with 'fatal: Invalid TLS level \"{value}\"'"
+                           + (f"; did you mean {close[0]}?" if close else
+                              f"; remove it for the default ({_default(cfg, name, service) or 'empty'})"), fix)
+
+
+def _default(cfg: Config, name: str, service: Service | None) -> str:
+    """What ``name`` falls back to when the setting at fault is removed."""
+    main = cfg.main.parameters() if cfg.main is not None else {}
+    if service is not None and name in main:
+        return f"main.cf's {main[name]}"
+    return builtin_defaults().get(name, "")
 
 
 def _services(cfg: Config) -> Iterator[Finding]:
@@ -184,4 +208,4 @@ def check_hygiene(cfg: Config) -> Iterator[Finding]:
     sasl = cfg.boolean("smtp_sasl_auth_enable") is True
     for ref in all_maps(cfg):
         if not (sasl and ref.param == "smtp_sasl_password_maps"):  # those are checked with the relay
-            yield from freshness(ref, missing_code="map-missing")
+            yield from freshness(cfg, ref, missing_code="map-missing")

@@ -14,6 +14,7 @@ from pathlib import Path
 from .. import maps
 from ..macros import ExpandError
 from ..master_cf import Service
+from . import fixes
 from .context import Config
 from .findings import Finding, make
 
@@ -71,19 +72,19 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
-def freshness(ref: MapRef, *, missing_code: str | None) -> Iterator[Finding]:
+def freshness(cfg: Config, ref: MapRef, *, missing_code: str | None) -> Iterator[Finding]:
     """compiled-map-missing/-stale for a file table; ``missing_code`` when neither file exists."""
     if not ref.is_file:
         return
     source = _mtime(Path(ref.name))
     compiled = [_mtime(p) for p in ref.compiled()]
-    rebuild = f"{ref.tool()} {ref.kind}:{ref.name}"
+    rebuild = fixes.rebuild(cfg, ref.tool(), f"{ref.kind}:{ref.name}")
     if source is None:
         if missing_code and (not compiled or None in compiled) and not ref.param.endswith(_NOT_SOURCES):
             yield make(missing_code, ref.file, ref.line,
                        f"{ref.param}: {ref.spec} does not exist"
                        + (" (neither the source nor the compiled file)" if compiled else ""),
-                       f"create {ref.name} (mode 0600 for credentials) and run: {rebuild}" if compiled
+                       f"create {ref.name} (mode 0600 for credentials), then run: {rebuild}" if compiled
                        else f"create {ref.name}")
         return
     if not compiled:
@@ -91,11 +92,11 @@ def freshness(ref: MapRef, *, missing_code: str | None) -> Iterator[Finding]:
     if None in compiled:
         yield make("compiled-map-missing", ref.file, ref.line,
                    f"{ref.param}: {ref.name} exists but {ref.compiled()[0]} does not: Postfix reads only the "
-                   "compiled file ('open database ...: No such file or directory')", f"run: {rebuild}")
+                   "compiled file ('open database ...: No such file or directory')", rebuild)
     elif min(c for c in compiled if c is not None) < source:
         yield make("compiled-map-stale", ref.file, ref.line,
                    f"{ref.param}: {ref.compiled()[0]} is older than {ref.name}: Postfix still uses the old "
-                   "entries", f"run: {rebuild}")
+                   "entries", rebuild)
 
 
 def permissions(ref: MapRef) -> Iterator[Finding]:
@@ -110,8 +111,8 @@ def permissions(ref: MapRef) -> Iterator[Finding]:
         if st.st_mode & 0o077:
             yield make("password-map-readable", str(path), None,
                        f"{path} holds SASL passwords and has mode {st.st_mode & 0o7777:04o}: other local users "
-                       "can read or change it", f"chmod 0600 {path}")
+                       "can read or change it", fixes.file_command("chmod", "0600", str(path)))
         if st.st_uid != 0:
             yield make("password-map-owner", str(path), None,
                        f"{path} holds SASL passwords and is owned by uid {st.st_uid}, not root",
-                       f"chown root:root {path}")
+                       fixes.file_command("chown", "root:root", str(path)))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from ..data import RAW_PARAMETERS, READ_ONLY, builtin_parameters
 from ..macros import ExpandError, expand, scan
 from ..master_cf import Service
+from . import fixes
 from ._data import builtin_defaults, dbms_suffixes, service_suffixes
 from .context import Config, split_list, split_plain, unbrace
 from .findings import Finding, make
@@ -193,12 +194,35 @@ def analyse(cfg: Config) -> NameReport:
     return _Registry(cfg).run()
 
 
-def _suggest(name: str, candidates: set[str]) -> str | None:
+TYPO_DISTANCE = 2
+"""At most this many edits (a swap of neighbours counts once) make a name a misspelling of another.
+
+difflib's similarity alone calls ``mua_client_restrictions`` a misspelling of
+``smtpd_client_restrictions``; renaming it would apply a submission-only list to port 25."""
+
+
+def typo_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions, adjacent swaps."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        row = [i] + [0] * len(b)
+        for j, cb in enumerate(b, 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                row[j] = min(row[j], prev2[j - 2] + 1)
+        prev2, prev = prev, row
+    return prev[-1]
+
+
+def suggest(name: str, candidates: set[str] | frozenset[str]) -> str | None:
+    """The known name ``name`` is a misspelling of (case aside, or a small typo), or None."""
     lowered = {c.lower(): c for c in candidates}
     if name.lower() in lowered:
         return lowered[name.lower()]
-    close = difflib.get_close_matches(name, sorted(candidates), n=1, cutoff=0.8)
-    return close[0] if close else None
+    close = difflib.get_close_matches(name.lower(), sorted(lowered), n=5, cutoff=0.8)
+    typos = [c for c in close if typo_distance(name.lower(), c) <= TYPO_DISTANCE]
+    return lowered[typos[0]] if typos else None
 
 
 def _orphan_service_param(cfg: Config, name: str) -> tuple[str, str] | None:
@@ -217,55 +241,71 @@ def check_names(cfg: Config) -> Iterator[Finding]:
     report = analyse(cfg)
     candidates = set(builtin_parameters()) | service_derived(cfg)
     main_lines = {p.name: p.line for p in cfg.main.definitions()} if cfg.main is not None else {}
+    main_params = cfg.main.parameters() if cfg.main is not None else {}
     for name in report.unused_main:
-        hint = _suggest(name, candidates)
+        hint = suggest(name, candidates)
         orphan = _orphan_service_param(cfg, name)
+        fix = fixes.pfedit_unset(cfg, [name])
         if orphan and (hint is None or hint.lower() != name.lower()):
             message = (f"Postfix ignores {name!r}: it would apply to a master.cf service named {orphan[0]!r} "
-                       f"running {orphan[1]}, and there is none")
-            fix = f"pfedit unset {name} (or add the {orphan[0]} service to master.cf)"
+                       f"running {orphan[1]}, and there is none; remove it, or add the {orphan[0]} service to "
+                       "master.cf")
+        elif hint and hint in main_params and main_params[hint].strip() != builtin_defaults().get(hint, "").strip():
+            message = (f"Postfix ignores {name!r}: it is not a parameter name (did you mean {hint}?), and {hint} "
+                       f"is set too (line {main_lines.get(hint)}), so remove this one")
         elif hint:
             message = f"Postfix ignores {name!r}: it is not a parameter name; did you mean {hint}?"
-            fix = f'pfedit set {hint}="$(pfedit get {name})" && pfedit unset {name}'
+            fix = fixes.rename_main(cfg, name, hint)
         else:
             message = (f"Postfix ignores {name!r}: it is not a Postfix parameter and no $"
-                       f"{name} refers to it (postconf: unused parameter)")
-            fix = f"pfedit unset {name} (or reference it as ${name} where it is meant to be used)"
+                       f"{name} refers to it (postconf: unused parameter); remove it, or refer to it as ${name} "
+                       "where it is meant to be used (a master.cf entry's -o, for one service only)")
         yield make("unknown-parameter", cfg.main_path, main_lines.get(name), message, fix)
     services = {s.key: s for s in cfg.services()}
     for key, name in report.unused_master:
         service = services.get(key)
         line = cfg.option_line(service, name) if service is not None else None
         label = f"{key[0]}/{key[1]}"
-        hint = _suggest(name, candidates)
+        hint = suggest(name, candidates)
         if hint:
             message = f"{label}: Postfix ignores -o {name}: it is not a parameter name; did you mean {hint}?"
-            fix = f"in master.cf, rename '-o {name}=' of {label} to '-o {hint}='"
+            if service is None:
+                fix = f"in master.cf, rename '-o {name}=' of {label} to '-o {hint}='"
+            elif hint in service.options:
+                message += f" ({hint} is set in this entry too, so remove this one)"
+                fix = fixes.postconf_remove(cfg, service, [name])
+            elif any(c.isspace() for c in service.options[name]):  # postconf -P refuses whitespace
+                fix = f"in master.cf, rename '-o {name}' of {label} to '-o {hint}'"
+            else:
+                fix = fixes.rename_option(cfg, service, name, hint)
         else:
             message = (f"{label}: Postfix ignores -o {name}: it is not a Postfix parameter and nothing in "
                        f"this entry or main.cf refers to ${name} (postconf: unused parameter)")
-            fix = f"remove '-o {name}=...' from {label} in master.cf: postconf -PX '{label}/{name}'"
+            fix = (fixes.postconf_remove(cfg, service, [name]) if service is not None
+                   else f"remove '-o {name}=...' from {label} in master.cf")
         yield make("unknown-parameter", cfg.master_path, line, message, fix)
     seen: set[tuple[str, tuple[str, str] | None, str]] = set()
     for u in report.undefined:
         if (u.name, u.scope, u.referrer) in seen:
             continue
         seen.add((u.name, u.scope, u.referrer))
-        hint = _suggest(u.name, candidates | set(cfg.main.parameters() if cfg.main is not None else {}))
+        hint = suggest(u.name, candidates | set(cfg.main.parameters() if cfg.main is not None else {}))
         did = f"; did you mean ${hint}?" if hint and hint != u.name else ""
         if u.in_master and u.scope is not None:
             label = f"{u.scope[0]}/{u.scope[1]}"
             service = services.get(u.scope)
             line = cfg.option_line(service, u.referrer) if service is not None else None
             where = f"{label}: -o {u.referrer}"
-            fix = (f"define {u.name} in main.cf (pfedit set {u.name}=...) or as '-o {u.name}=...' in the same "
-                   "entry; a -o of another entry is not visible here")
+            fix = (f"define {u.name} in main.cf ({fixes.pfedit_set(cfg, [(u.name, 'VALUE')])}) or as "
+                   f"'-o {u.name}=...' in the same entry; a -o of another entry is not visible here")
             yield make("undefined-parameter", cfg.master_path, line,
                        f"{where} refers to ${u.name}, which is defined nowhere: it expands to the empty "
                        f"string{did}", fix)
         else:
             line = main_lines.get(u.referrer)
-            fix = f"define it (pfedit set {u.name}=...) or correct the reference in {u.referrer}"
+            define = f"define it ({fixes.pfedit_set(cfg, [(u.name, 'VALUE')])})"
+            fix = (f"correct the reference in {u.referrer} to ${hint}, or {define}" if did
+                   else f"{define} or correct the reference in {u.referrer}")
             yield make("undefined-parameter", cfg.main_path, line,
                        f"{u.referrer} refers to ${u.name}, which is defined nowhere: it expands to the empty "
                        f"string{did}", fix)

@@ -252,12 +252,19 @@ def mynetworks_public(cfg: Config, service: Service | None) -> str | None:
     if not cfg.is_set("mynetworks", service):
         style = cfg.value("mynetworks_style", service).strip()
         return "mynetworks_style = class" if style == "class" else None
-    for token in split_list(cfg.value("mynetworks", service)):
+    public = public_networks(cfg.words("mynetworks", service))
+    return public[0] if public else None
+
+
+def public_networks(tokens: list[str]) -> list[str]:
+    """The elements of a mynetworks list that :func:`mynetworks_public` reports."""
+    out = []
+    for token in tokens:
         if token.startswith("!"):
             continue
         net = _network(token)
         if net is None or _is_local(net):
             continue
         if net.prefixlen <= (8 if net.version == 4 else 16):
-            return token
-    return None
+            out.append(token)
+    return out

@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..master_cf import Service
+from . import fixes
 from .context import Config, command_name, service_label
 from .findings import Finding, make
-from .restrictions import STAGES, Verdict, mynetworks_public, relay_verdict
+from .restrictions import STAGES, Evaluator, Verdict, mynetworks_public, public_networks, relay_verdict
 
 _ENCRYPT = frozenset({"encrypt", "verify", "fingerprint", "secure"})  # smtpd uses encrypt for the last three
 _LOOPBACK = ("127.", "[127.", "localhost", "[::1]", "::1", "[ipv6:::1]")
-_MAIN_FIX = ("pfedit set 'smtpd_relay_restrictions=permit_mynetworks, permit_sasl_authenticated, "
-             "reject_unauth_destination'")
+_SAFE_RELAY = "permit_mynetworks, permit_sasl_authenticated, reject_unauth_destination"
+_LOOPBACK_NETWORKS = "127.0.0.0/8 [::1]/128"
 
 
 def _loopback(host: str) -> bool:
@@ -52,14 +53,34 @@ def _submission_like(cfg: Config, s: Service) -> bool:
         cfg.boolean("smtpd_sasl_auth_enable", s) and s.options.get("smtpd_sasl_auth_enable"))
 
 
-def _fix_for(cfg: Config, s: Service, param: str) -> str:
-    label = service_label(s)
-    if _submission_like(cfg, s):
-        return (f"make {label} authenticated-only: postconf -P '{label}/smtpd_relay_restrictions="
-                "permit_sasl_authenticated,reject'")
-    if param in s.options:
-        return f"postconf -P '{label}/{param}=permit_mynetworks,permit_sasl_authenticated,reject_unauth_destination'"
-    return _MAIN_FIX
+def _relay_fix(cfg: Config, s: Service, param: str) -> str:
+    """Close the relay where the permitting list is in effect: this entry's -o, else main.cf."""
+    if _submission_like(cfg, s):  # clients of a submission port log in; nobody else may relay
+        return fixes.postconf_set(cfg, s, [("smtpd_relay_restrictions", "permit_sasl_authenticated,reject")])
+    if param in s.options or "smtpd_relay_restrictions" in s.options:
+        return fixes.postconf_set(cfg, s, [("smtpd_relay_restrictions", _SAFE_RELAY)])
+    return fixes.pfedit_set(cfg, [("smtpd_relay_restrictions", _SAFE_RELAY)])
+
+
+def _mynetworks_fix(cfg: Config, s: Service) -> str:
+    """mynetworks without its public elements (loopback only when nothing else is left), set
+    where it is in effect."""
+    if cfg.is_set("mynetworks", s):
+        words = cfg.words("mynetworks", s)
+        bad = public_networks(words)
+        kept = " ".join(w for w in words if w not in bad) or _LOOPBACK_NETWORKS
+        return fixes.set_where(cfg, s, [("mynetworks", kept)])
+    return fixes.set_where(cfg, s, [("mynetworks", _LOOPBACK_NETWORKS)], local="mynetworks_style" in s.options)
+
+
+def _anonymous_fix(cfg: Config, s: Service) -> str:
+    """noanonymous in each SASL server option list that lacks it (the others words kept)."""
+    assignments = []
+    for name in ("smtpd_sasl_security_options", "smtpd_sasl_tls_security_options"):
+        words = cfg.words(name, s)
+        if "noanonymous" not in words and (name == "smtpd_sasl_security_options" or cfg.is_set(name, s)):
+            assignments.append((name, ", ".join([*words, "noanonymous"])))
+    return fixes.set_where(cfg, s, assignments)
 
 
 def _open_relay(cfg: Config, s: Service, v: Verdict) -> Finding:
@@ -71,14 +92,16 @@ def _open_relay(cfg: Config, s: Service, v: Verdict) -> Finding:
         if net is not None and not net.endswith("/0"):
             who = f"any client in {net} (mostly public addresses)"
         why = f"{v.stage} permits with permit_mynetworks, and mynetworks contains {net}"
-        fix = "pfedit set 'mynetworks=127.0.0.0/8 [::1]/128' (only networks you trust)"
+        fix = _mynetworks_fix(cfg, s)
     else:
         file, line = cfg.where(v.stage, s)
         value = cfg.value(v.stage, s) or "(empty)"
         why = (f"{v.stage} = {value}: '{v.reason}' accepts before any destination check"
                if v.reason and v.reason != "no element rejects" else
                f"no restriction in {', '.join(STAGES)} refuses an outside recipient")
-        fix = _fix_for(cfg, s, v.stage)
+        anonymous = v.reason.endswith("permit_sasl_authenticated") or v.reason.endswith(
+            "(permit_sasl_authenticated)")
+        fix = _anonymous_fix(cfg, s) if anonymous and Evaluator(cfg, s).sasl_anonymous else _relay_fix(cfg, s, v.stage)
     if v.state == "conditional":
         unless = "; ".join(v.doubts)
         return make("open-relay-conditional", file, line,
@@ -101,7 +124,8 @@ def _fatal(cfg: Config, s: Service) -> Finding:
                 "smtpd_recipient_restrictions, specify at least one working instance of: reject_unauth_destination,"
                 " defer_unauth_destination, reject, defer, defer_if_permit or check_relay_domains'" + extra
                 + " (a 'permit' before it does not count)",
-                _fix_for(cfg, s, "smtpd_relay_restrictions") if relay else _MAIN_FIX)
+                _relay_fix(cfg, s, "smtpd_relay_restrictions") if relay
+                else fixes.pfedit_set(cfg, [("smtpd_relay_restrictions", _SAFE_RELAY)]))
 
 
 def _server_tls_level(cfg: Config, s: Service) -> str:
@@ -124,12 +148,16 @@ def _auth_before_tls(cfg: Config, s: Service) -> Iterator[Finding]:
     why = ("TLS is off (smtpd_tls_security_level empty or none), so every login crosses the network in clear"
            if level == "none" else "TLS is optional and smtpd_tls_auth_only is not yes, so clients may log in "
            "before STARTTLS and send their password in clear")
-    if s.options.get("smtpd_sasl_auth_enable") is not None or _submission_like(cfg, s):
-        fix = (f"postconf -P '{label}/smtpd_tls_security_level=encrypt' '{label}/smtpd_tls_auth_only=yes'"
-               if s.type == "inet" and s.name.rpartition(":")[2] in ("submission", "587")
-               else f"postconf -P '{label}/smtpd_tls_auth_only=yes'")
+    local = s.options.get("smtpd_sasl_auth_enable") is not None or _submission_like(cfg, s)
+    submission = s.type == "inet" and s.name.rpartition(":")[2] in ("submission", "587")
+    if local and (submission or level == "none"):
+        fix = fixes.postconf_set(cfg, s, [("smtpd_tls_security_level", "encrypt"), ("smtpd_tls_auth_only", "yes")])
+    elif local:
+        fix = fixes.postconf_set(cfg, s, [("smtpd_tls_auth_only", "yes")])
+    elif level == "none":  # the public port: TLS offered (may), never required, and AUTH only inside it
+        fix = fixes.set_where(cfg, s, [("smtpd_tls_security_level", "may"), ("smtpd_tls_auth_only", "yes")])
     else:
-        fix = "pfedit set smtpd_tls_auth_only=yes"
+        fix = fixes.set_where(cfg, s, [("smtpd_tls_auth_only", "yes")])
     yield make("submission-auth-before-tls", file, line, f"{label} offers AUTH (smtpd_sasl_auth_enable = yes) "
                f"but {why}", fix)
 
@@ -150,5 +178,5 @@ def check_security(cfg: Config) -> Iterator[Finding]:
             yield make("mynetworks-public", where[0], where[1],
                        f"mynetworks trusts a large part of the Internet ({net}): permit_mynetworks and every "
                        "other trusted-network check let those clients through",
-                       "pfedit set 'mynetworks=127.0.0.0/8 [::1]/128' (list only networks you run)")
+                       _mynetworks_fix(cfg, s))
 
