@@ -23,7 +23,6 @@ from .common import (
     config_dir,
     die,
     run_plan,
-    warn,
 )
 
 app = typer.Typer(no_args_is_help=True, help="Apply a whole configuration recipe.")
@@ -129,8 +128,6 @@ def relay_auth(
         recipe = recipe_of(params, default_map_type=default_type)
     except PostfixConfError as exc:
         die(mask(str(exc), [password]))
-    for w in relayhost_warnings(relayhost):
-        warn(w)
     reports: list[dict[str, object]] = []
     hook = verify_hook(sender, json, reports) if verify else None
 
@@ -174,14 +171,3 @@ def password_map_json(plan: object) -> dict[str, object]:
     return {"password_map": password_map_of(plan.planned.tables)}
 
 
-def relayhost_warnings(relayhost: str) -> list[str]:
-    """What Postfix accepts but rarely means (``host:587`` still looks up MX records...), with the
-    form to write instead: :func:`postfix_conf.relayhost.relayhost_warnings`, the text Ansible's
-    postfix_relay can show too. The port-465 notice is left out: this recipe sets wrapper mode."""
-    from postfix_conf.relayhost import SMTPS_HINT, RelayhostError
-    from postfix_conf.relayhost import relayhost_warnings as library_warnings
-
-    try:
-        return [w for w in library_warnings(relayhost) if not w.endswith(SMTPS_HINT)]
-    except RelayhostError:  # refused with its error before this is asked
-        return []

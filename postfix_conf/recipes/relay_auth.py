@@ -42,7 +42,7 @@ from ..items import Entry, Item, Option, Param, Service, Table
 from ..maps import FILE_TYPES, MapRef, parse_maps
 from ..pipeline import BeforeCommitError, Desired, Reader, Recipe
 from ..planner import Planned, undo_items
-from ..relayhost import Destination, implicit_tls, parse_relayhost
+from ..relayhost import SMTPS_HINT, Destination, implicit_tls, parse_relayhost, relayhost_warnings
 from ..view import ConfigView
 from .accounts import DEFAULT, Accounts
 from .submission import Listen, submission_items
@@ -277,6 +277,9 @@ def relay_auth(params: RelayAuth, *, default_map_type: str | None = None) -> Rec
     if not destinations:
         raise InvalidValueError("relayhost is empty; give the provider's relay, e.g. [msa.example.jp]:587")
     wrapper = wants_wrapper(params.tls, destinations)
+    # What Postfix accepts but rarely means (host:587 still looks up MX records); not the
+    # port-465 notice: this recipe sets wrapper mode itself.
+    notices = [w for w in relayhost_warnings(params.relayhost) if not w.endswith(SMTPS_HINT)]
 
     def recipe(reader: Reader) -> Desired:
         built = _Plan(params, reader, default_map_type)
@@ -292,7 +295,7 @@ def relay_auth(params: RelayAuth, *, default_map_type: str | None = None) -> Rec
             accounts.record(key, info, planned, built.shared)
             accounts.save(reader.drop_state)
 
-        return Desired(built.items, built.warnings,
+        return Desired(built.items, [*notices, *built.warnings],
                        secrets=[params.password, f"{params.username}:{params.password}"], finish=finish)
 
     return recipe
