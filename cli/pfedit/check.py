@@ -6,9 +6,6 @@ from typing import Annotated
 
 import typer
 
-from postfix_conf.check import check as run_check
-from postfix_conf.check import parse_version
-
 from .common import ConfigDirOption, Exit, JsonOption, config_dir, die, print_json
 
 DEFAULT_VERSION = "3.7"
@@ -23,6 +20,8 @@ def check(
         help="Postfix version the files are for (default: the installed one, else 3.7).")] = None,
 ) -> None:
     """Find open relays, leaked passwords and silent misconfigurations (writes nothing)."""
+    from postfix_conf.check import check as run_check  # the check package only when checking
+    from postfix_conf.check import parse_version
     from postfix_conf.postfix_tools import installed_version
 
     cdir = config_dir(config)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from postfix_conf import MainCf
-from postfix_conf.items import Item, Param
+if TYPE_CHECKING:
+    from postfix_conf import MainCf
+    from postfix_conf.items import Item
 
 from .common import (
     BackupOption,
@@ -25,6 +26,8 @@ from .common import (
 
 
 def _read(config: ConfigDirOption) -> MainCf:
+    from postfix_conf import MainCf  # each command imports what it needs, when it runs
+
     path = config_dir(config) / "main.cf"
     try:
         return MainCf.read(path)
@@ -108,6 +111,8 @@ def set_(assignments: Annotated[list[str], typer.Argument(
     if strict and problems:
         die(f"nothing written: {len(problems)} problem{'' if len(problems) == 1 else 's'} in the settings "
             "given (--strict)")
+    from postfix_conf.items import Param
+
     _edit(config, dry_run, diff, backup, "set", [Param(n, v) for n, v in pairs.items()])
 
 
@@ -117,6 +122,7 @@ def vet(cdir: Path, pairs: dict[str, str]) -> list[str]:
 
     A name or value main.cf cannot hold at all is left to the write, which refuses it.
     """
+    from postfix_conf import MainCf
     from postfix_conf.check import check_settings
     from postfix_conf.errors import PostfixConfError
     from postfix_conf.postfix_tools import installed_version
@@ -141,4 +147,6 @@ def unset(names: Annotated[list[str], typer.Argument(help="Parameter names.")],
           config: ConfigDirOption = None, dry_run: DryRunOption = False, diff: DiffOption = False,
           backup: BackupOption = False) -> None:
     """Remove parameters from main.cf (comment lines inside them stay)."""
+    from postfix_conf.items import Param
+
     _edit(config, dry_run, diff, backup, "removed", [Param(n, None) for n in dict.fromkeys(names)])

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import typer
 
-from postfix_conf.master_cf import MasterCf
-
 from .common import ConfigDirOption, Exit, JsonOption, config_dir, die, print_json
 
 app = typer.Typer(no_args_is_help=True, help="Inspect master.cf services.")
@@ -14,6 +12,7 @@ app = typer.Typer(no_args_is_help=True, help="Inspect master.cf services.")
 @app.command("list")
 def list_services(config: ConfigDirOption = None, json: JsonOption = False) -> None:
     """List the active services: name/type, fields, and -o options (exit 1 if an entry is broken)."""
+    from postfix_conf.master_cf import MasterCf
     path = config_dir(config) / "master.cf"
     try:
         doc = MasterCf.read(path)
