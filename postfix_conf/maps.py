@@ -86,13 +86,23 @@ def _mtime(path: Path) -> float | None:
         return None
 
 
+def freshness(kind: str, source: str | os.PathLike[str]) -> str:
+    """``no-source``, ``missing`` (a compiled file is absent), ``stale`` (one is older than the
+    source), ``fresh``, or ``uncompiled`` (a type postmap does not build)."""
+    if kind not in COMPILED:
+        return "uncompiled"
+    src = _mtime(Path(source))
+    if src is None:
+        return "no-source"
+    compiled = [_mtime(p) for p in compiled_files(kind, source)]
+    if None in compiled:
+        return "missing"
+    return "stale" if min(c for c in compiled if c is not None) < src else "fresh"
+
+
 def is_stale(kind: str, source: str | os.PathLike[str]) -> bool:
     """True when ``postmap`` must run: a compiled file is missing or older than the source."""
-    src = _mtime(Path(source))
-    if src is None or kind not in COMPILED:
-        return False
-    compiled = [_mtime(p) for p in compiled_files(kind, source)]
-    return None in compiled or min(c for c in compiled if c is not None) < src
+    return freshness(kind, source) in ("missing", "stale")
 
 
 def parse_maps(value: str) -> list[MapRef]:

@@ -238,7 +238,7 @@ def test_password_options_are_no_log(collection: Collection) -> None:
     assert "password" in entries[FQCN + "postfix_relay"]["doc"]["options"]
     relay = (collection.installed / "plugins" / "modules" / "postfix_relay.py").read_text()
     table = (collection.installed / "plugins" / "modules" / "postfix_map.py").read_text()
-    assert 'password=dict(type="str", required=True, no_log=True)' in relay
+    assert 'password=dict(type="str", no_log=True)' in relay  # required with state=present (required_if)
     assert 'entries=dict(type="dict", no_log=True)' in table
 
 

@@ -4,7 +4,6 @@ one way a write is run and shown (:func:`run_plan`, over :mod:`postfix_conf.pipe
 from __future__ import annotations
 
 import json as _json
-import os
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -35,9 +34,9 @@ BackupOption = Annotated[bool, typer.Option("--backup", help="Keep the previous 
 
 
 def config_dir(value: Path | None) -> Path:
-    if value is not None:
-        return value
-    return Path(os.environ.get("MAIL_CONFIG") or "/etc/postfix")
+    from postfix_conf.paths import config_dir as default
+
+    return default(value)
 
 
 def die(message: str, code: Exit = Exit.ERROR) -> NoReturn:

@@ -65,35 +65,26 @@ def all_maps(cfg: Config) -> Iterator[MapRef]:
                     yield ref
 
 
-def _mtime(path: Path) -> float | None:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return None
-
-
 def freshness(cfg: Config, ref: MapRef, *, missing_code: str | None) -> Iterator[Finding]:
     """compiled-map-missing/-stale for a file table; ``missing_code`` when neither file exists."""
     if not ref.is_file:
         return
-    source = _mtime(Path(ref.name))
-    compiled = [_mtime(p) for p in ref.compiled()]
+    state = maps.freshness(ref.kind, ref.name)
+    compiled = [p.exists() for p in ref.compiled()]
     rebuild = fixes.rebuild(cfg, ref.tool(), f"{ref.kind}:{ref.name}")
-    if source is None:
-        if missing_code and (not compiled or None in compiled) and not ref.param.endswith(_NOT_SOURCES):
+    if state == "no-source" or (state == "uncompiled" and not Path(ref.name).exists()):
+        if missing_code and not all(compiled or [False]) and not ref.param.endswith(_NOT_SOURCES):
             yield make(missing_code, ref.file, ref.line,
                        f"{ref.param}: {ref.spec} does not exist"
                        + (" (neither the source nor the compiled file)" if compiled else ""),
                        f"create {ref.name} (mode 0600 for credentials), then run: {rebuild}" if compiled
                        else f"create {ref.name}")
         return
-    if not compiled:
-        return
-    if None in compiled:
+    if state == "missing":
         yield make("compiled-map-missing", ref.file, ref.line,
                    f"{ref.param}: {ref.name} exists but {ref.compiled()[0]} does not: Postfix reads only the "
                    "compiled file ('open database ...: No such file or directory')", rebuild)
-    elif min(c for c in compiled if c is not None) < source:
+    elif state == "stale":
         yield make("compiled-map-stale", ref.file, ref.line,
                    f"{ref.param}: {ref.compiled()[0]} is older than {ref.name}: Postfix still uses the old "
                    "entries", rebuild)

@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 import sys
 import traceback
-from pathlib import Path
 
 MIN_PYTHON = (3, 11)
 LIBRARY_IMPORT_ERROR = None
@@ -30,6 +29,7 @@ try:
     from ansible_collections.pfedit.postfix.plugins.module_utils.postfix_conf import (
         PostfixConfError,
         items,
+        paths,
         pipeline,
         postfix_tools,
     )
@@ -66,7 +66,7 @@ def require_library(module):
 
 def config_dir(value):
     """The directory the CLI would use: the option, else ``$MAIL_CONFIG``, else /etc/postfix."""
-    return Path(value or os.environ.get("MAIL_CONFIG") or "/etc/postfix")
+    return paths.config_dir(value)
 
 
 def scalar(what, value):

@@ -59,7 +59,7 @@ options:
   sender:
     description:
       - An account for one sender address (V(alice@example.jp)) or a whole domain (V(@example.org)) instead of
-        the default relay (C(--sender)): C(sender_dependent_relayhost_maps), credentials keyed by the sender,
+        the default relay (C(--sender)); it uses C(sender_dependent_relayhost_maps), credentials keyed by the sender,
         and a dedicated smtp transport per TLS mode, so accounts on 587 and 465 work side by side.
     type: str
   rewrite_sender:
@@ -78,7 +78,7 @@ options:
     default: false
   state:
     description:
-      - V(absent) takes the account back (C(--remove)): its entries, and with the last account every setting
+      - V(absent) takes the account back (C(--remove)), its entries and, with the last account, every setting
         the accounts added, restored from pfedit's state file (C(pfedit.state.json)); a setting changed since
         by someone else is left alone, with a warning.
     type: str
@@ -143,7 +143,7 @@ EXAMPLES = r"""
     username: alice
     password: "{{ vault_alice_password }}"
 
-- name: The provider accepts only its own address as sender: rewrite local mail (root, cron) to it
+- name: "The provider accepts only its own address as sender: rewrite local mail (root, cron) to it"
   pfedit.postfix.postfix_relay:
     relayhost: "[msa.example.jp]:587"
     username: home@example.jp
