@@ -5,6 +5,12 @@ sections 2.1-2.5): last definition wins, continuation lines are joined with thei
 leading whitespace kept, interior comments and blank lines are skipped, a NUL ends
 the logical line. Matching for edits follows ``postconf -e`` (spec 4.2): the key of
 a HEAD line is its text up to the first of SP, TAB, CR, LF or ``=``.
+
+``parameters()``, ``get()`` and ``in`` read the content directly, without nodes:
+one regular expression groups the lines and cuts out name and value in the same
+scan, and values are finished in bulk (:func:`_read_piece`). Line numbers, edit keys
+and diagnostics come from the nodes (:meth:`MainCf._entries`); tests hold both
+readers to each other and to ``tests/reference.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +18,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Literal, NamedTuple
 
 from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, ws_strip
-from .data import RAW_PARAMETERS, builtin_parameters
 from .document import Document
 from .errors import (
     AmbiguousEditError,
@@ -25,7 +31,7 @@ from .errors import (
     MalformedEntryError,
 )
 from .expand import scan
-from .lines import Node, logical_text, split_nodes
+from .lines import CONTINUATIONS, TRIVIA_LINE, Node, logical_text, split_nodes
 
 _KEY = re.compile(r"[^ \t\r\n=]*")
 # One-line entries without NUL and with plain spacing: name == edit key, no join needed.
@@ -34,6 +40,18 @@ _NAMEVAL = re.compile(r"([^ \t\n\v\f\r=]+)[ \t\n\v\f\r]*=(.*)", re.DOTALL)
 _PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f]*)")  # a CR here ends the line
 _COMMENTED_HEAD = re.compile(r"#[ \t\v\f]*([^ \t\n\v\f\r=#]+)[ \t\v\f]*=")
 READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
+
+# Back-to-back matches: every entry, and every run of other lines, is one match (a gap
+# between matches would cost a retry at each character of it).
+_ENTRY = re.compile(
+    # name = value: the name, and the value's text up to the end of its last continuation line
+    r"(?:([^ \t\n\v\f\r=#\0][^ \t\n\v\f\r=\0]*+)[ \t\v\f\r]*+=[ \t\v\f\r]*+([^\n]*+" + CONTINUATIONS + ")"
+    # any other entry: Postfix reports an error, or a NUL comes before the '='
+    r"|([^ \t\v\f\r\n#][^\n]*+" + CONTINUATIONS + r"))\n?"
+    # blank, comment and orphaned continuation lines, then the end of the text
+    r"|(?:[ \t\v\f\r#][^\n]*+\n?|\n)++|$")
+_SKIPPED_LINES = re.compile(r"\n(?:" + TRIVIA_LINE + r")++")
+_JOIN = re.compile(r"\n(?:" + TRIVIA_LINE + r")*+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,16 +113,71 @@ def check_value(value: str) -> str:
     return value
 
 
+class _Reading:
+    """What the readers made of the current content; an edit drops it with the nodes."""
+
+    __slots__ = ("entries", "params")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] | None = None
+        self.params: dict[str, str] | None = None
+
+
+def _read_piece(text: str, params: dict[str, str]) -> None:
+    """Add the definitions in ``text`` to ``params`` (last wins; ``""`` collects the other lines).
+
+    A value is the text after the ``=``, its continuation lines joined without the
+    blank and comment lines between them, stripped (``split_nameval()``). Without
+    NUL bytes and malformed entries that runs over whole columns in C: the values
+    are joined with NUL as a separator, the skipped lines dropped in one
+    substitution, the LFs in one replace, and the result split again.
+    """
+    found = _ENTRY.findall(text)
+    names, values, others = zip(*found, strict=True)
+    if "\0" in text or any(others):
+        for name, value, other in found:
+            if name:
+                value = _JOIN.sub("", value)
+                cut = value.find("\0")
+                params[name] = ws_strip(value if cut < 0 else value[:cut])
+            elif other:
+                parsed, rest = split_nameval(logical_text(other))
+                if parsed is not None:
+                    params[parsed] = rest
+        return
+    joined = "\0".join(values)
+    if "\n" in joined:
+        values = tuple(_SKIPPED_LINES.sub("\n", joined).replace("\n", "").split("\0"))
+    params.update(zip(names, map(str.strip, values, repeat(WS)), strict=True))
+
+
 class MainCf(Document):
     """A lossless ``main.cf``."""
 
     __slots__ = ()
 
     # -- reading ----------------------------------------------------------------------
-    def _entries(self) -> list[_Entry]:
+    def _reading(self) -> _Reading:
         cached = self._cache
-        if isinstance(cached, list):
-            return cached
+        if not isinstance(cached, _Reading):
+            cached = self._cache = _Reading()
+        return cached
+
+    def _params(self) -> dict[str, str]:
+        reading = self._reading()
+        params = reading.params
+        if params is None:
+            params = {}
+            for piece in self._pieces():
+                _read_piece(piece, params)
+            params.pop("", None)  # the other lines' matches; no entry has an empty name
+            reading.params = params
+        return params
+
+    def _entries(self) -> list[_Entry]:
+        reading = self._reading()
+        if reading.entries is not None:
+            return reading.entries
         entries: list[_Entry] = []
         line = 1
         for i, node in enumerate(self._nodes):
@@ -113,7 +186,7 @@ class MainCf(Document):
                 m = _FAST.match(raw)
                 if m is not None:
                     value = m.group(2).rstrip(" \t\r")
-                    if not value or (value[0] not in "\v\f" and value[-1] not in "\v\f"):
+                    if not value or (value[0] not in "\v\f\r" and value[-1] not in "\v\f"):
                         name = m.group(1)
                         entries.append(_Entry(i, line, name, name, value, "", ""))
                         line += raw.count("\n")
@@ -127,7 +200,7 @@ class MainCf(Document):
                 else:
                     entries.append(_Entry(i, line, key, name, rest, "", ""))
             line += raw.count("\n")
-        self._cache = entries
+        reading.entries = entries
         return entries
 
     def definitions(self, name: str | None = None) -> list[Parameter]:
@@ -137,18 +210,14 @@ class MainCf(Document):
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The effective raw value (last definition wins), or ``default`` if not set."""
-        value = default
-        for e in self._entries():
-            if e.name == name:
-                value = e.value
-        return value
+        return self._params().get(name, default)
 
     def parameters(self) -> dict[str, str]:
         """Every defined name with its effective raw value."""
-        return {e.name: e.value for e in self._entries() if e.name is not None}
+        return dict(self._params())
 
     def __contains__(self, name: object) -> bool:
-        return any(e.name == name for e in self._entries())
+        return isinstance(name, str) and name in self._params()
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -187,6 +256,8 @@ class MainCf(Document):
                                       f"read-only parameter assignment: {e.name}={e.value}", path))
             seen[e.name] = e.value
             last[e.name] = e
+        from .data import RAW_PARAMETERS, builtin_parameters  # local import: only diagnostics need them
+
         for e in last.values():  # Postfix only ever expands the effective value
             found = scan(e.value)
             # postconf refuses a broken $ reference in the built-in parameters it
