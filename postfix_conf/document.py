@@ -1,15 +1,15 @@
-"""What the three file kinds share: the text as read, and a list of immutable nodes.
+"""What the three file kinds share: the content as read, and a list of immutable nodes.
 
-Serialising is ``"".join(node.raw)`` and nothing else, so an unedited document
-gives back its input byte for byte, and an edit can only change the nodes it
-replaces. Edits build the new node list completely before swapping it in, so a
+An unedited document serialises as exactly the content it was given; an edited
+one as ``"".join(node.raw)`` and nothing else, so an edit can only change the nodes
+it replaces. Edits build the new node list completely before swapping it in, so a
 failed edit leaves the document as it was. ``source`` is the baseline the
 document was read from; ``diff()`` and ``changed`` compare against it.
 
-Nodes are made on first use (copy-on-write): until then a document holds only the
-content it was given, and an unedited document serialises as exactly that content.
-Readers that need no nodes (``MainCf.parameters()``) scan the content directly, so
-reading a large file builds no per-line objects and keeps no second copy of it.
+Nodes are made on first use (copy-on-write): until something asks for nodes or
+edits, a document holds only its content (bytes stay bytes). Readers that need no
+nodes (``MainCf.parameters()``) scan the content directly, so reading a large file
+builds no per-line objects and keeps no decoded copy of it.
 """
 
 from __future__ import annotations
