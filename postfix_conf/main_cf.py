@@ -18,7 +18,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import compress, repeat
+from operator import not_
 from typing import Literal, NamedTuple
 
 from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, ws_strip
@@ -41,15 +42,20 @@ _PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f]*)")  # a CR her
 _COMMENTED_HEAD = re.compile(r"#[ \t\v\f]*([^ \t\n\v\f\r=#]+)[ \t\v\f]*=")
 READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
 
-# Back-to-back matches: every entry, and every run of other lines, is one match (a gap
-# between matches would cost a retry at each character of it).
+# One match per entry, together with the blank, comment and orphan lines after it, back
+# to back over the whole text (a gap between matches would cost a retry per character).
+# re.split() hands the two groups over as one flat list: (name, value text) for a
+# ``name = value`` entry, ("", raw entry) for any other entry (Postfix reports an error,
+# or a NUL comes before the '='), ("", "") for lines before the first entry and at the end.
 _ENTRY = re.compile(
-    # name = value: the name, and the value's text up to the end of its last continuation line
-    r"(?:([^ \t\n\v\f\r=#\0][^ \t\n\v\f\r=\0]*+)[ \t\v\f\r]*+=[ \t\v\f\r]*+([^\n]*+" + CONTINUATIONS + ")"
-    # any other entry: Postfix reports an error, or a NUL comes before the '='
-    r"|([^ \t\v\f\r\n#][^\n]*+" + CONTINUATIONS + r"))\n?"
-    # blank, comment and orphaned continuation lines, then the end of the text
-    r"|(?:[ \t\v\f\r#][^\n]*+\n?|\n)++|$")
+    # the name, when a '=' follows it on the HEAD line
+    r"((?:[^ \t\n\v\f\r=#\0][^ \t\n\v\f\r=\0]*+(?=[ \t\v\f\r]*+=))?+)"
+    # ... and then the '=' (the lookbehind sees a name character only after a name)
+    r"(?:(?<=[^\n])[ \t\v\f\r]*+=[ \t\v\f\r]*+)?+"
+    # the value text, or the raw entry when there was no name: up to its last continuation line
+    r"((?:(?<=[^\n])|(?=[^ \t\v\f\r\n#]))[^\n]*+" + CONTINUATIONS + r"|)"
+    # the LF, then blank, comment and orphaned continuation lines
+    r"\n?(?:[ \t\v\f\r#][^\n]*+\n?|\n)*+")
 _SKIPPED_LINES = re.compile(r"\n(?:" + TRIVIA_LINE + r")++")
 _JOIN = re.compile(r"\n(?:" + TRIVIA_LINE + r")*+")
 
@@ -132,22 +138,22 @@ def _read_piece(text: str, params: dict[str, str]) -> None:
     are joined with NUL as a separator, the skipped lines dropped in one
     substitution, the LFs in one replace, and the result split again.
     """
-    found = _ENTRY.findall(text)
-    names, values, others = zip(*found, strict=True)
-    if "\0" in text or any(others):
-        for name, value, other in found:
+    parts = _ENTRY.split(text)
+    names, values = parts[1::3], parts[2::3]
+    if "\0" in text or any(compress(values, map(not_, names))):
+        for name, value in zip(names, values, strict=True):
             if name:
                 value = _JOIN.sub("", value)
                 cut = value.find("\0")
                 params[name] = ws_strip(value if cut < 0 else value[:cut])
-            elif other:
-                parsed, rest = split_nameval(logical_text(other))
+            elif value:
+                parsed, rest = split_nameval(logical_text(value))
                 if parsed is not None:
                     params[parsed] = rest
         return
     joined = "\0".join(values)
     if "\n" in joined:
-        values = tuple(_SKIPPED_LINES.sub("\n", joined).replace("\n", "").split("\0"))
+        values = _SKIPPED_LINES.sub("\n", joined).replace("\n", "").split("\0")
     params.update(zip(names, map(str.strip, values, repeat(WS)), strict=True))
 
 
