@@ -37,6 +37,7 @@ import argparse
 import gc
 import os
 import random
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -180,10 +181,12 @@ class Command:
 
 
 WARM_UP = True
+TIMED: list[Command] = []
 
 
 def alternate(commands: Sequence[Command], rounds: int, env: dict[str, str]) -> None:
     """One warm-up run each, then ``rounds`` rounds; the order rotates so none always goes first."""
+    TIMED.extend(commands)
     for c in commands if WARM_UP else ():
         c.run(env)
         c.outputs.clear()
@@ -480,11 +483,16 @@ def run(root: Path, lines: int, rounds: int, repeat: int, postconf: str | None, 
     plain = median_time(repeat, lambda: MainCf.parse(data).to_bytes())
     nodes = median_time(repeat, lambda: (d := MainCf.parse(data), d.nodes, d.to_bytes()))
     edit = median_time(max(1, repeat // 2), lambda: edit_one(data))
-    rows.append(Row("5", f"parse + parameters() + serialise, in process, {size}", f"{size_mb / full:.0f} MB/s", "",
+    rows.append(Row("5", f"parse + serialise, in process, {size}", f"{ms(plain)}", "", f"{size_mb / plain:.0f} MB/s",
+                    ">= 150 MB/s", size_mb / plain >= 150, [
+                        "parse splits nothing until something asks for nodes or values, and an unedited "
+                        "document serialises as its input: this figure measures no reading work"]))
+    rows.append(Row("5", f"parse + parameters() + serialise, in process, {size}", f"{ms(full)}", "",
                     f"{size_mb / full:.0f} MB/s", ">= 150 MB/s", size_mb / full >= 150, [
-                        f"{ms(full)} per run; parse + serialise alone returns the input unsplit: "
-                        f"{size_mb / plain:.0f} MB/s; with every node made (the edit path): "
-                        f"{size_mb / nodes:.0f} MB/s; parse + set() + serialise: {size_mb / edit:.0f} MB/s"]))
+                        "the same with the reading pass counted (one regex scan that groups the lines and "
+                        "cuts out every name and value)",
+                        f"the edit path: parse + every node + serialise {size_mb / nodes:.0f} MB/s, "
+                        f"parse + set() + serialise {size_mb / edit:.0f} MB/s"]))
 
     # Row 6.
     peak = peak_memory(lambda: MainCf.parse(data).parameters())
@@ -509,6 +517,9 @@ def run(root: Path, lines: int, rounds: int, repeat: int, postconf: str | None, 
     print(f"\ncontext: python -c pass {ms(start)}; import typer {ms(typer_import.median)}"
           + (f"; postconf -c examples/etc-postfix -n {ms(context[2].median)}" if len(context) > 2 else "")
           + f"; load {os.getloadavg()[0]:.2f}")
+    print("\ncommands (median, runs):")
+    for c in TIMED:
+        print(f"  {c.label}: {ms(c.median)}, {len(c.times)}: {shlex.join(c.argv)}")
     return 0
 
 

@@ -24,6 +24,7 @@ def test_bench_quick_mode_prints_every_row() -> None:
     lines = proc.stdout.splitlines()
     for number, what in ROWS.items():
         assert any(ln.startswith(f"{number}  ") and what in ln for ln in lines), (number, proc.stdout)
+    assert any(ln.startswith("5  ") and "parse + serialise, in process" in ln for ln in lines), proc.stdout
     assert any(ln.startswith("6  ") and "lines over" in ln for ln in lines), proc.stdout
     assert any(ln.startswith("context: python -c pass") for ln in lines), proc.stdout
     assert "Traceback" not in proc.stdout + proc.stderr
