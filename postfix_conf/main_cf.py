@@ -6,11 +6,10 @@ leading whitespace kept, interior comments and blank lines are skipped, a NUL en
 the logical line. Matching for edits follows ``postconf -e`` (spec 4.2): the key of
 a HEAD line is its text up to the first of SP, TAB, CR, LF or ``=``.
 
-``parameters()``, ``get()`` and ``in`` read the content directly, without nodes:
-one regular expression groups the lines and cuts out name and value in the same
-scan, and values are finished in bulk (:func:`_read_piece`). Line numbers, edit keys
-and diagnostics come from the nodes (:meth:`MainCf._entries`); tests hold both
-readers to each other and to ``tests/reference.py``.
+``parameters()``, ``get()`` and ``in`` read the content directly, without nodes
+(:mod:`._main_params`); line numbers, edit keys and diagnostics come from the nodes
+(:meth:`MainCf._entries`). Tests hold both readers to each other, to
+``tests/reference.py`` and to ``postconf``.
 """
 
 from __future__ import annotations
@@ -18,10 +17,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from itertools import compress, repeat
-from operator import not_
 from typing import Literal, NamedTuple
 
+from ._main_params import read_piece
 from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, ws_strip
 from .document import Document
 from .errors import (
@@ -32,7 +30,7 @@ from .errors import (
     MalformedEntryError,
 )
 from .expand import scan
-from .lines import CONTINUATIONS, TRIVIA_LINE, Node, logical_text, split_nodes
+from .lines import Node, logical_text, split_nodes
 
 _KEY = re.compile(r"[^ \t\r\n=]*")
 # One-line entries without NUL and with plain spacing: name == edit key, no join needed.
@@ -41,24 +39,6 @@ _NAMEVAL = re.compile(r"([^ \t\n\v\f\r=]+)[ \t\n\v\f\r]*=(.*)", re.DOTALL)
 _PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f]*)")  # a CR here ends the line
 _COMMENTED_HEAD = re.compile(r"#[ \t\v\f]*([^ \t\n\v\f\r=#]+)[ \t\v\f]*=")
 READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
-
-# One match per entry, together with the blank, comment and orphan lines after it, back
-# to back over the whole text (a gap between matches would cost a retry per character).
-# re.split() hands the two groups over as one flat list: (name, value text) for a
-# ``name = value`` entry, ("", raw entry) for any other entry (Postfix reports an error,
-# or a NUL comes before the '='), ("", "") for lines before the first entry and at the end.
-_ENTRY = re.compile(
-    # the name, when a '=' follows it on the HEAD line
-    r"((?:[^ \t\n\v\f\r=#\0][^ \t\n\v\f\r=\0]*+(?=[ \t\v\f\r]*+=))?+)"
-    # ... and then the '=' (the lookbehind sees a name character only after a name)
-    r"(?:(?<=[^\n])[ \t\v\f\r]*+=[ \t\v\f\r]*+)?+"
-    # the value text, or the raw entry when there was no name: up to its last continuation line
-    r"((?:(?<=[^\n])|(?=[^ \t\v\f\r\n#]))[^\n]*+" + CONTINUATIONS + r"|)"
-    # the LF, then blank, comment and orphaned continuation lines
-    r"\n?(?:[ \t\v\f\r#][^\n]*+\n?|\n)*+")
-_SKIPPED_LINES = re.compile(r"\n(?:" + TRIVIA_LINE + r")++")
-_JOIN = re.compile(r"\n(?:" + TRIVIA_LINE + r")*+")
-
 
 @dataclass(frozen=True, slots=True)
 class Parameter:
@@ -129,34 +109,6 @@ class _Reading:
         self.params: dict[str, str] | None = None
 
 
-def _read_piece(text: str, params: dict[str, str]) -> None:
-    """Add the definitions in ``text`` to ``params`` (last wins; ``""`` collects the other lines).
-
-    A value is the text after the ``=``, its continuation lines joined without the
-    blank and comment lines between them, stripped (``split_nameval()``). Without
-    NUL bytes and malformed entries that runs over whole columns in C: the values
-    are joined with NUL as a separator, the skipped lines dropped in one
-    substitution, the LFs in one replace, and the result split again.
-    """
-    parts = _ENTRY.split(text)
-    names, values = parts[1::3], parts[2::3]
-    if "\0" in text or any(compress(values, map(not_, names))):
-        for name, value in zip(names, values, strict=True):
-            if name:
-                value = _JOIN.sub("", value)
-                cut = value.find("\0")
-                params[name] = ws_strip(value if cut < 0 else value[:cut])
-            elif value:
-                parsed, rest = split_nameval(logical_text(value))
-                if parsed is not None:
-                    params[parsed] = rest
-        return
-    joined = "\0".join(values)
-    if "\n" in joined:
-        values = _SKIPPED_LINES.sub("\n", joined).replace("\n", "").split("\0")
-    params.update(zip(names, map(str.strip, values, repeat(WS)), strict=True))
-
-
 class MainCf(Document):
     """A lossless ``main.cf``."""
 
@@ -175,8 +127,12 @@ class MainCf(Document):
         if params is None:
             params = {}
             for piece in self._pieces():
-                _read_piece(piece, params)
-            params.pop("", None)  # the other lines' matches; no entry has an empty name
+                if not read_piece(piece, params):  # a NUL byte, or an entry not led by 'name ='
+                    for node in split_nodes(piece):
+                        if node.kind == "entry":
+                            name, value = split_nameval(_entry_text(node.raw))
+                            if name is not None:
+                                params[name] = value
             reading.params = params
         return params
 

@@ -8,6 +8,7 @@ also on files large enough to be read in several pieces.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,9 @@ from typer.testing import CliRunner
 
 from pfedit.main import app
 from postfix_conf import MainCf, MasterCf
+from postfix_conf._main_params import read_piece
 from postfix_conf._text import decode, encode
 from postfix_conf.lines import pieces, split_nodes
-from postfix_conf.main_cf import _read_piece
 
 from . import reference
 from .conftest import make_config_dir, run_postfix_tool
@@ -81,9 +82,29 @@ def test_pieces_decode_bytes_like_the_whole(data: bytes, size: int) -> None:
 def test_reading_in_pieces_equals_reading_whole(text: str, size: int) -> None:
     params: dict[str, str] = {}
     for part in pieces(text, size):
-        _read_piece(part, params)
-    params.pop("", None)
+        if not read_piece(part, params):  # NUL or a broken entry: the node reader takes the piece
+            params.update((p.name, p.value) for p in MainCf.parse(part).definitions())
     assert list(params.items()) == list(MainCf.parse(text).parameters().items())
+
+
+NAME_EQUALS = re.compile(r"[^ \t\n\v\f\r=#\0][^ \t\n\v\f\r=\0]*[ \t\v\f\r]*=")
+
+
+@given(NASTY)
+def test_bulk_reader_declines_exactly_nul_and_entries_without_name_equals(text: str) -> None:
+    params: dict[str, str] = {}
+    declined = not read_piece(text, params)
+    odd = any(n.kind == "entry" and not NAME_EQUALS.match(n.raw) for n in split_nodes(text))
+    assert declined == ("\0" in text or odd)
+    if declined:
+        assert params == {}
+    else:
+        assert list(params.items()) == list(node_reader(MainCf.parse(text)).items())
+
+
+def test_equals_on_a_continuation_line_is_read() -> None:
+    doc = MainCf.parse(b"relayhost\n  = [r]:587\n")  # postconf -h relayhost: [r]:587
+    assert doc.parameters() == {"relayhost": "[r]:587"} == node_reader(doc)
 
 
 def test_unedited_document_is_its_input_until_an_edit() -> None:
