@@ -40,6 +40,7 @@ _PREFIX = re.compile(r"[^ \t\n\v\f\r=]+([ \t\v\f\r]*)=([ \t\v\f]*)")  # a CR her
 _COMMENTED_HEAD = re.compile(r"#[ \t\v\f]*([^ \t\n\v\f\r=#]+)[ \t\v\f]*=")
 READ_ONLY = frozenset({"process_name", "service_name", "process_id"})
 
+
 @dataclass(frozen=True, slots=True)
 class Parameter:
     """One definition in the file. ``value`` is raw: no ``$name`` expansion, no folding."""
