@@ -5,8 +5,8 @@ Whole processes (rows 1-4) are timed as the user runs them, side by side: the tw
 commands of a row run alternately, ``--rounds`` times each after one untimed warm-up
 run (which also caches the bytecode, as an installed package has it), and each
 figure is the median of its runs. In-process figures (rows 5-6) are medians of
-``--repeat`` runs. Nothing here is a pass/fail test: the goals are printed next to
-the figures, and the exit status is 0 whatever they are.
+``--repeat`` runs, taken in turns in the same way. Nothing here is a pass/fail test:
+the goals are printed next to the figures, and the exit status is 0 whatever they are.
 
 1. ``MainCf.read(p).parameters()`` in a fresh ``python`` vs ``postconf -c DIR -n``,
    on a generated main.cf of 100k lines (about 3.5 MB).
@@ -268,14 +268,18 @@ def effective_config(postconf: str, d: Path, env: dict[str, str]) -> list[str]:
 
 # -- in-process figures ------------------------------------------------------------------------------
 
-def median_time(repeat: int, fn: Callable[[], object]) -> float:
-    times = []
-    for _ in range(repeat):
-        gc.collect()
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def median_times(repeat: int, fns: dict[str, Callable[[], object]]) -> dict[str, float]:
+    """Median seconds of each function, run in turns (order rotating) so load changes hit all alike."""
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    items = list(fns.items())
+    for r in range(repeat):
+        k = r % len(items)
+        for name, fn in [*items[k:], *items[:k]]:
+            gc.collect()
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
 def peak_memory(fn: Callable[[], object]) -> int:
@@ -480,13 +484,17 @@ def run(root: Path, lines: int, rounds: int, repeat: int, postconf: str | None, 
 
     # Row 5.
     read_all(data)
-    full = median_time(repeat, lambda: read_all(data))
-    plain = median_time(repeat, lambda: MainCf.parse(data).to_bytes())
-    nodes = median_time(repeat, lambda: (d := MainCf.parse(data), d.nodes, d.to_bytes()))
-    edit = median_time(max(1, repeat // 2), lambda: edit_one(data))
     one_line = re.compile(r"([^\n]*+)\n?")
-    lines_floor = median_time(repeat, lambda: one_line.split(data.decode("utf-8", "surrogateescape")))
-    split_floor = median_time(repeat, lambda: data.decode("utf-8", "surrogateescape").split("\n"))
+    t = median_times(repeat, {
+        "full": lambda: read_all(data),
+        "plain": lambda: MainCf.parse(data).to_bytes(),
+        "nodes": lambda: (d := MainCf.parse(data), d.nodes, d.to_bytes()),
+        "edit": lambda: edit_one(data),
+        "lines_floor": lambda: one_line.split(data.decode("utf-8", "surrogateescape")),
+        "split_floor": lambda: data.decode("utf-8", "surrogateescape").split("\n"),
+    })
+    full, plain, nodes, edit = t["full"], t["plain"], t["nodes"], t["edit"]
+    lines_floor, split_floor = t["lines_floor"], t["split_floor"]
     rows.append(Row("5", f"parse + serialise, in process, {size}", f"{ms(plain)}", "", f"{size_mb / plain:.0f} MB/s",
                     ">= 150 MB/s", size_mb / plain >= 150, [
                         "parse splits nothing until something asks for nodes or values, and an unedited "
@@ -511,8 +519,9 @@ def run(root: Path, lines: int, rounds: int, repeat: int, postconf: str | None, 
                         f"{peak_read / len(data):.2f}x; parse + every node (the edit path): "
                         f"{peak_nodes / len(data):.2f}x"]))
     data10 = generate_main_cf(lines * 10)
-    small_t = median_time(repeat, lambda: MainCf.parse(data).parameters())
-    large_t = median_time(max(1, repeat // 2), lambda: MainCf.parse(data10).parameters())
+    t = median_times(repeat, {"small": lambda: MainCf.parse(data).parameters(),
+                              "large": lambda: MainCf.parse(data10).parameters()})
+    small_t, large_t = t["small"], t["large"]
     growth = large_t / small_t
     rows.append(Row("6", f"parse + parameters(): {lines * 10 // 1000}k lines over {lines // 1000}k lines",
                     ms(large_t), ms(small_t), f"{growth:.1f}x", "<= 12x", growth <= 12, [
