@@ -27,7 +27,7 @@ pytest: $(STAMP)
 test: lint typecheck pytest
 
 bench: $(STAMP)
-	$(BIN)/python bench/parse.py
+	$(BIN)/python bench/speed.py
 
 collection: $(STAMP)
 	$(BIN)/python ansible/build.py

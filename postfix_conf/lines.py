@@ -9,16 +9,19 @@ continuation chunk with no HEAD before it is an *orphan*: Postfix warns and drop
 The same grouping serves main.cf, master.cf and postmap sources. It is one regular
 expression scanned once over the text, so parsing stays linear and runs at C speed;
 ``tests/reference.py`` holds an independent line-by-line port used as an oracle.
+:data:`CONTINUATIONS` is the same grammar as a fragment for readers that extract
+values in that one scan (``MainCf.parameters()``), and :func:`pieces` cuts a large
+file where no entry can span the cut, so such a reader needs no whole-file copies.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Literal
 
-from ._text import is_trivia, line_body, split_lines
+from ._text import decode, is_trivia, line_body, split_lines
 
 NodeKind = Literal["entry", "orphan", "trivia"]
 
@@ -46,6 +49,36 @@ class Node:
 
     def lines(self) -> list[str]:
         return split_lines(self.raw)
+
+
+TRIVIA_LINE = _W + r"*+(?:#[^\n]*+)?\n"
+"""A blank or comment line with its LF (possessive: a CONT line never starts like one)."""
+
+CONTINUATIONS = r"(?:\n(?:" + TRIVIA_LINE + r")*+" + _W + r"++[^ \t\v\f\r\n#][^\n]*+)*+"
+"""What follows a HEAD line's text within its entry: per continuation line the LF before
+it, the blank/comment lines skipped before it, and its text (its own LF not included)."""
+
+_NEXT_HEAD = re.compile(r"\n(?=[^ \t\v\f\r\n#])")
+_NEXT_HEAD_BYTES = re.compile(rb"\n(?=[^ \t\v\f\r\n#])")
+
+
+def pieces(content: str | bytes, size: int = 1 << 16) -> Iterator[str]:
+    """``content`` as text, in pieces of about ``size`` that each end right before a HEAD line.
+
+    A HEAD line always starts a new entry, so no entry spans two pieces and each
+    piece groups exactly as it does within the whole file. Bytes are decoded piece
+    by piece (an LF never occurs inside a UTF-8 sequence, so the text is the same as
+    decoding them whole) and never held decoded all at once.
+    """
+    pos, end = 0, len(content)
+    while pos < end:
+        m = None
+        if pos + size < end:
+            m = (_NEXT_HEAD_BYTES.search(content, pos + size) if isinstance(content, bytes)
+                 else _NEXT_HEAD.search(content, pos + size))
+        stop = end if m is None else m.end()
+        yield decode(content[pos:stop])
+        pos = stop
 
 
 _new_node = object.__new__

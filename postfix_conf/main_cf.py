@@ -5,6 +5,11 @@ sections 2.1-2.5): last definition wins, continuation lines are joined with thei
 leading whitespace kept, interior comments and blank lines are skipped, a NUL ends
 the logical line. Matching for edits follows ``postconf -e`` (spec 4.2): the key of
 a HEAD line is its text up to the first of SP, TAB, CR, LF or ``=``.
+
+``parameters()``, ``get()`` and ``in`` read the content directly, without nodes
+(:mod:`._main_params`); line numbers, edit keys and diagnostics come from the nodes
+(:meth:`MainCf._entries`). Tests hold both readers to each other, to
+``tests/reference.py`` and to ``postconf``.
 """
 
 from __future__ import annotations
@@ -14,8 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
+from ._main_params import read_piece
 from ._text import BOM, LINE_WS, WS, is_trivia, line_body, line_eol, split_lines, split_nameval, ws_strip
-from .data import RAW_PARAMETERS, READ_ONLY, builtin_parameters
+from .data import READ_ONLY
 from .document import Document
 from .errors import (
     AmbiguousEditError,
@@ -82,16 +88,47 @@ def check_value(value: str) -> str:
     return value
 
 
+class _Reading:
+    """What the readers made of the current content; an edit drops it with the nodes."""
+
+    __slots__ = ("entries", "params")
+
+    def __init__(self) -> None:
+        self.entries: list[_Entry] | None = None
+        self.params: dict[str, str] | None = None
+
+
 class MainCf(Document):
     """A lossless ``main.cf``."""
 
     __slots__ = ()
 
     # -- reading ----------------------------------------------------------------------
-    def _entries(self) -> list[_Entry]:
+    def _reading(self) -> _Reading:
         cached = self._cache
-        if isinstance(cached, list):
-            return cached
+        if not isinstance(cached, _Reading):
+            cached = self._cache = _Reading()
+        return cached
+
+    def _params(self) -> dict[str, str]:
+        reading = self._reading()
+        params = reading.params
+        if params is None:
+            params = {}
+            for piece in self._pieces():
+                if not read_piece(piece, params):  # a NUL byte, or an entry not led by 'name ='
+                    for node in split_nodes(piece):
+                        if node.kind == "entry":
+                            name, value = split_nameval(_entry_text(node.raw))
+                            if name is not None:
+                                params[name] = value
+            reading.params = params
+        return params
+
+    def _entries(self) -> list[_Entry]:
+        reading = self._reading()
+        if reading.entries is not None:
+            return reading.entries
         entries: list[_Entry] = []
         line = 1
         for i, node in enumerate(self._nodes):
@@ -100,7 +137,7 @@ class MainCf(Document):
                 m = _FAST.match(raw)
                 if m is not None:
                     value = m.group(2).rstrip(" \t\r")
-                    if not value or (value[0] not in "\v\f" and value[-1] not in "\v\f"):
+                    if not value or (value[0] not in "\v\f\r" and value[-1] not in "\v\f"):
                         name = m.group(1)
                         entries.append(_Entry(i, line, name, name, value, "", ""))
                         line += raw.count("\n")
@@ -114,7 +151,7 @@ class MainCf(Document):
                 else:
                     entries.append(_Entry(i, line, key, name, rest, "", ""))
             line += raw.count("\n")
-        self._cache = entries
+        reading.entries = entries
         return entries
 
     def definitions(self, name: str | None = None) -> list[Parameter]:
@@ -124,18 +161,14 @@ class MainCf(Document):
 
     def get(self, name: str, default: str | None = None) -> str | None:
         """The effective raw value (last definition wins), or ``default`` if not set."""
-        value = default
-        for e in self._entries():
-            if e.name == name:
-                value = e.value
-        return value
+        return self._params().get(name, default)
 
     def parameters(self) -> dict[str, str]:
         """Every defined name with its effective raw value."""
-        return {e.name: e.value for e in self._entries() if e.name is not None}
+        return dict(self._params())
 
     def __contains__(self, name: object) -> bool:
-        return any(e.name == name for e in self._entries())
+        return isinstance(name, str) and name in self._params()
 
     @property
     def diagnostics(self) -> tuple[Diagnostic, ...]:
@@ -174,6 +207,8 @@ class MainCf(Document):
                                       f"read-only parameter assignment: {e.name}={e.value}", path))
             seen[e.name] = e.value
             last[e.name] = e
+        from .data import RAW_PARAMETERS, builtin_parameters  # local import: only diagnostics need them
+
         for e in last.values():  # Postfix only ever expands the effective value
             found = scan(e.value)
             # postconf refuses a broken $ reference in the built-in parameters it

@@ -20,7 +20,8 @@ LIBRARY = REPO / "postfix_conf"
 LAYERS: list[tuple[str, ...]] = [
     ("_text", "lines", "macros", "errors", "secrets", "relayhost", "data", "paths"),  # text and Postfix facts
     ("_file_errors", "_lock", "_fingerprint", "_staging", "_writer"),  # bytes on disk
-    ("document", "main_cf", "master_cf", "_master_tokens", "_master_layout", "_master_edit", "_master_disabled",
+    ("document", "main_cf", "_main_params", "master_cf", "_master_tokens", "_master_layout", "_master_edit",
+     "_master_disabled",
      "table"),  # documents
     ("_transaction", "files"),  # several files at once
     ("maps", "view"),  # what the configuration means

@@ -40,13 +40,17 @@ def codes(doc: MainCf) -> list[tuple[int, str]]:
     (b"mydestination = a\n\x0cb\n\x0bc\n", "mydestination", "a\x0cb\x0bc"),     # row 24 [m24]
     (b"relayhost = x\r\n", "relayhost", "x"),                                 # row 15 [m15]
     (b"mydestination = a,\r\n  b\r\n", "mydestination", "a,\r  b"),
+    (b"myhostname=\r=x\n", "myhostname", "=x"),                               # postconf -h: =x
+    (b"myhostname = \x0bx \x0c\n", "myhostname", "x"),
     (b'smtpd_banner = "quoted $myhostname" \\\n', "smtpd_banner", '"quoted $myhostname" \\'),  # row 23
     (b"relayhost =\n    [smtp.example.com]:587\n", "relayhost", "[smtp.example.com]:587"),   # row 43
     (b"smtpd_banner = caf\xe9 \xff\xfe $myhostname\n", "smtpd_banner",
      "caf\udce9 \udcff\udcfe $myhostname"),                                   # row 18 [m18]
 ])
 def test_effective_value(data: bytes, name: str, expected: str) -> None:
-    assert MainCf.parse(data).get(name) == expected
+    doc = MainCf.parse(data)
+    assert doc.get(name) == expected
+    assert doc.definitions(name)[-1].value == expected  # the node-based reader too
 
 
 def test_last_definition_wins_and_warns_once_per_change() -> None:
