@@ -122,6 +122,8 @@ class MainCf(Document):
                             name, value = split_nameval(_entry_text(node.raw))
                             if name is not None:
                                 params[name] = value
+            for name in READ_ONLY & params.keys():  # Postfix ignores them ("read-only parameter assignment")
+                del params[name]
             reading.params = params
         return params
 
@@ -160,11 +162,15 @@ class MainCf(Document):
                 if e.name is not None and (name is None or e.name == name)]
 
     def get(self, name: str, default: str | None = None) -> str | None:
-        """The effective raw value (last definition wins), or ``default`` if not set."""
+        """The effective raw value (last definition wins), or ``default`` if not set.
+
+        Read-only parameters (``process_name``...) are never set, as for Postfix, which ignores
+        an assignment with a warning; :meth:`definitions` still shows them (and diagnostics).
+        """
         return self._params().get(name, default)
 
     def parameters(self) -> dict[str, str]:
-        """Every defined name with its effective raw value."""
+        """Every name Postfix takes from the file, with its effective raw value (``postconf -n``)."""
         return dict(self._params())
 
     def __contains__(self, name: object) -> bool:
@@ -243,6 +249,8 @@ class MainCf(Document):
         commented-out example (``#name = ...``), else at the end of the file.
         """
         check_name(name)
+        if name in READ_ONLY:
+            raise InvalidNameError(f"{name} is read-only: Postfix ignores it in main.cf")
         value = check_value(value)
         matches = self._matches(name, allow_malformed=False)
         nodes = list(self._nodes)

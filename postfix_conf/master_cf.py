@@ -113,7 +113,8 @@ def _parse_entry(index: int, line: int, raw: str) -> _Entry:
     problems.extend(reading.problems)
     service = None
     if not any(p.fatal for p in problems):
-        options = {o.name: o.value for o in reading.options if o.name is not None}
+        # -o of a read-only name reaches the daemon, which ignores it (postconf -P does not show it)
+        options = {o.name: o.value for o in reading.options if o.name is not None and o.name not in READ_ONLY}
         n, k, p, u, c, w, m, cmd = texts[:8]
         service = Service(n, k, p, u, c, w, m, cmd, reading.args, options, line)
     return _Entry(index, line, tuple(tokens), key, split_head, nul, reading, tuple(problems), service)

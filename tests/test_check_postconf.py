@@ -208,3 +208,12 @@ def test_obsolete_parameters_and_replacements_are_builtin() -> None:
     for info in obsolete_parameters().values():
         assert info.name in names
         assert not info.replacement or info.replacement in names
+
+
+def test_duplicate_entries_share_one_name_space_for_legacy_tables(postconf: str, tmp_path: Path) -> None:
+    """Found by the generated test: u1 comes from the first copy of relay/unix, so ${u1:...} is
+    empty in the second and ldapsrc_server_host stays unused (postconf agrees)."""
+    d = make_config_dir(tmp_path / "dup", b"myhostname = x\n",
+                        b"relay unix - - n - - smtp -o myhostname=x -o u1=x\n"
+                        b"relay unix - - n - - smtp -o ldapsrc_server_host=x -o myhostname=${u1:proxy:ldap:ldapsrc}\n")
+    assert assert_same_as_postconf(postconf, d)

@@ -121,3 +121,15 @@ def test_shipped_example_agrees(postconf: str, tmp_path: Path, config_dir: Path)
     data = (config_dir / "main.cf").read_bytes()
     assert_agrees(MainCf.parse(data), make_config_dir(tmp_path / "ex", data))
     shutil.rmtree(tmp_path / "ex")
+
+
+def test_read_only_parameters_are_not_set(postconf: str, tmp_path: Path) -> None:
+    """postconf's own regression tests (src/postconf/Makefile.in, process_name/process_id): an
+    assignment of a read-only parameter is ignored with a warning and never printed by -n."""
+    data = b"process_name = mine\nservice_name = x\nprocess_id = 1\nmyhostname = host.example\n"
+    doc = MainCf.parse(data)
+    d = make_config_dir(tmp_path / "ro", data)
+    assert_agrees(doc, d)
+    assert doc.parameters() == {"myhostname": "host.example"} and doc.get("process_name") is None
+    assert [p.name for p in doc.definitions()] == ["process_name", "service_name", "process_id", "myhostname"]
+    assert "read-only parameter assignment: process_name=mine" in postconf_n(d).stderr

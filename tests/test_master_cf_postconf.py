@@ -22,7 +22,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from postfix_conf.data import READ_ONLY
 from postfix_conf.errors import PostfixConfError
 from postfix_conf.master_cf import MasterCf
 
@@ -97,8 +96,7 @@ def our_params(m: MasterCf) -> list[str]:
     out = []
     for key in shown:
         for name in sorted(merged[key]):
-            if name not in READ_ONLY:
-                out.append(_FOLD.sub(" ", f"{key[0]}/{key[1]}/{name} = {merged[key][name]}").strip(" "))
+            out.append(_FOLD.sub(" ", f"{key[0]}/{key[1]}/{name} = {merged[key][name]}").strip(" "))
     return out
 
 

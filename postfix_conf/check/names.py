@@ -131,9 +131,13 @@ class _Registry:
             return value
 
     def dbms(self, value: str, local: _Scope | None, referrer: str) -> None:
-        service = local.services[-1] if local is not None else None
+        params = local.params if local is not None else {}  # duplicates' -o share one name space
+
+        def lookup(name: str) -> str | None:
+            return params[name] if name in params else self.cfg.raw(name)
+
         try:
-            text = self.cfg.expand(value, service)
+            text = expand(value, lookup)
         except ExpandError:
             text = value
         self._dbms_tokens(text, local, referrer, recurse=True)
