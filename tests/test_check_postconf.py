@@ -217,3 +217,25 @@ def test_duplicate_entries_share_one_name_space_for_legacy_tables(postconf: str,
                         b"relay unix - - n - - smtp -o myhostname=x -o u1=x\n"
                         b"relay unix - - n - - smtp -o ldapsrc_server_host=x -o myhostname=${u1:proxy:ldap:ldapsrc}\n")
     assert assert_same_as_postconf(postconf, d)
+
+
+POSTCONF_REGRESSION = {  # the inputs of Postfix's own postconf tests (src/postconf/Makefile.in)
+    "test13-classes-in-master": (b"bar=yes\nbaz=xx\n",
+                                 b"foo inet - n n - 0 spawn\n -o smtpd_restriction_classes=bar\n"),
+    "test14-classes-in-main": (b"smtpd_restriction_classes=bar\n",
+                               b"foo inet - n n - 0 spawn\n -o bar=yes -o baz=xx\n"),
+    "test15-hidden-by-master": (b"bar=xx\nbaz=yy\n", b"foo inet - n n - 0 spawn\n -o bar=yes -o always_bcc=$bar$baz\n"),
+    "test28-scoping": (b"xx = proxy:ldap:foo\nfoo_domain = bar\nheader_checks = ldap:hh\nhh_domain = whatever\n"
+                       b"zz = $yy\nyy = aap\ndb = memcache\naap_domain = whatever\naa_domain = whatever\n",
+                       b"whatevershebrings unix - n n - 0 other\n -o body_checks=$db:$zz\n"),
+    "test30-glued-o": (b"p1=xx\np2=xx\np3=xx\np4=xx\n", b"whatevershebrings unix - n n - 0 other\n -o body_checks=$p1\n"
+                       b" -o bodyx_checks=$p2\n -oheader_checks=$p3\n -oheaderx_checks=$p4\n"),
+    "test37-local-shadow": (b"xxx=yyy\naaa=bbb\n", b"whatever unix - n n - 0 other\n -o mydestination=$xxx\n"
+                            b" -o always_bcc=$aaa\n -o aaa=ccc\n"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(POSTCONF_REGRESSION))
+def test_names_match_postconf_on_its_own_regression_inputs(postconf: str, tmp_path: Path, name: str) -> None:
+    main, master = POSTCONF_REGRESSION[name]
+    assert assert_same_as_postconf(postconf, make_config_dir(tmp_path / "d", main, master))

@@ -144,6 +144,10 @@ def test_corpus_reading_matches_postconf(pc: Postconf) -> None:
     b"s inet n - n - - smtpd -o process_name=x -o a=1\n", b"s inet n - n - - smtpd -xyz -vox=y -- -o y=2\n",
     b"dup unix - - n - - a\ndup unix - - n - - b -o x=1\ndup unix - - n - - c -o y=2\n",
     b"s inet n - y ? - smtpd\ns unix - - n -? 0 smtpd\nw unix - - n - - -\n",
+    # from Postfix's own postconf regression tests (src/postconf/Makefile.in, test12/35/40):
+    b"foo inet - n n - 0 spawn\n -o always_bcc=$bar -o\nfoo inet - n n - 0 spawn\n -o always_bcc=$bar -o\n",
+    b"whatevershebrings unix - n n - 0 other\n -o body_checks=whatever\n -o process_name=aaa\n -o process_id=bbb\n",
+    b"foo unix - n n - 0 other\n -voaaa=bbb\n -vo ccc=$aaa\n -v -oddd=$ccc\n",
 ])
 def test_edge_cases_match_postconf(pc: Postconf, data: bytes) -> None:
     check_reading(pc, data)
