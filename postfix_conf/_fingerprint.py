@@ -7,7 +7,6 @@ only make the message say *how* the file changed.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -30,10 +29,16 @@ class Fingerprint:
 
     @classmethod
     def of(cls, st: os.stat_result, data: bytes) -> Fingerprint:
-        return cls(st.st_dev, st.st_ino, len(data), st.st_mtime_ns, hashlib.sha256(data).hexdigest())
+        return cls(st.st_dev, st.st_ino, len(data), st.st_mtime_ns, _sha256(data))
 
     def matches(self, data: bytes) -> bool:
-        return len(data) == self.size and hashlib.sha256(data).hexdigest() == self.sha256
+        return len(data) == self.size and _sha256(data) == self.sha256
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib  # on first use: OpenSSL's loading costs a read-only command milliseconds
+
+    return hashlib.sha256(data).hexdigest()
 
 
 def check_expect(sf: StagedFile, expect: Fingerprint | bytes | None) -> None:

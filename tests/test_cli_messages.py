@@ -220,3 +220,27 @@ def test_json_is_valid_utf8(tmp_path: Path, command: list[str]) -> None:
     text = proc.stdout.decode("utf-8")  # strict: raises on an invalid byte
     json.loads(text)
     assert r'caf\\xe9' in text  # the byte as the four characters \xe9 (docs/cli.md)
+
+
+# -- the command line as the user runs it: one command is built per run, the rest still answer ----------
+
+def test_the_top_level_help_lists_every_command() -> None:
+    proc = pfedit("--help")
+    assert proc.returncode == 0
+    for name in ("show", "get", "set", "unset", "check", "apply", "service", "verify"):
+        assert f"\n  {name} " in proc.stdout, name
+
+
+def test_a_command_runs_and_answers_help_when_only_it_is_built(tmp_path: Path) -> None:
+    d = copy_examples(tmp_path)
+    proc = pfedit("get", "-c", str(d), "relayhost")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    helped = pfedit("verify", "--help")
+    assert helped.returncode == 0 and "relay" in helped.stdout
+    assert pfedit("--version").stdout.startswith("pfedit ")
+
+
+def test_an_unknown_command_is_named_with_the_usage() -> None:
+    proc = pfedit("frobnicate")
+    assert proc.returncode == 2
+    assert "No such command 'frobnicate'" in proc.stderr and "Traceback" not in proc.stderr

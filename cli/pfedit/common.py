@@ -3,7 +3,6 @@ one way a write is run and shown (:func:`run_plan`, over :mod:`postfix_conf.pipe
 
 from __future__ import annotations
 
-import json as _json
 from collections.abc import Callable, Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -62,7 +61,9 @@ def printable(value: Any) -> Any:
 
 def print_json(data: dict[str, Any] | list[Any]) -> None:
     """One JSON document on stdout, valid UTF-8 (see :func:`printable`)."""
-    typer.echo(_json.dumps(printable(data), indent=2, sort_keys=True, ensure_ascii=False))
+    import json  # only --json needs it
+
+    typer.echo(json.dumps(printable(data), indent=2, sort_keys=True, ensure_ascii=False))
 
 
 # -- running a write ----------------------------------------------------------------------------

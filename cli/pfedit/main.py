@@ -16,6 +16,7 @@ from __future__ import annotations
 import difflib
 import os
 import sys
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
@@ -63,23 +64,31 @@ class Group(TyperGroup):
             raise
 
 
-app = typer.Typer(
-    cls=Group,
-    rich_markup_mode=None,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    pretty_exceptions_show_locals=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-    help="Lossless, idempotent, safe editing of Postfix configuration.",
-)
-app.command()(params.show)
-app.command()(params.get)
-app.command("set")(params.set_)
-app.command()(params.unset)
-app.command()(check.check)
-app.add_typer(apply.app, name="apply")
-app.add_typer(services.app, name="service")
-app.add_typer(verify.app, name="verify")
+def make_app() -> typer.Typer:
+    return typer.Typer(
+        cls=Group,
+        rich_markup_mode=None,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        pretty_exceptions_show_locals=False,
+        context_settings={"help_option_names": ["-h", "--help"]},
+        help="Lossless, idempotent, safe editing of Postfix configuration.",
+    )
+
+
+COMMANDS: dict[str, Any] = {"show": params.show, "get": params.get, "set": params.set_, "unset": params.unset,
+                            "check": check.check}
+GROUPS: dict[str, typer.Typer] = {"apply": apply.app, "service": services.app, "verify": verify.app}
+
+
+def register(target: typer.Typer, names: Iterable[str]) -> typer.Typer:
+    for name in names:
+        if name in COMMANDS:
+            target.command(name)(COMMANDS[name])
+        else:
+            target.add_typer(GROUPS[name], name=name)
+    target.callback()(root)
+    return target
 
 
 def version_callback(value: bool) -> None:
@@ -88,7 +97,6 @@ def version_callback(value: bool) -> None:
         raise typer.Exit()
 
 
-@app.callback()
 def root(
     version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
                                           help="Show the version and exit.")] = False,
@@ -96,9 +104,26 @@ def root(
     """Edit main.cf, master.cf and lookup tables without losing a byte."""
 
 
+app = register(make_app(), [*COMMANDS, *GROUPS])
+
+
+def invoked(argv: list[str]) -> str | None:
+    """The command the arguments name, if they name one before anything else."""
+    for arg in argv:
+        if arg in COMMANDS or arg in GROUPS:
+            return arg
+        if not arg.startswith("-") or arg in ("--version", "-h", "--help"):
+            return None
+    return None
+
+
 def main() -> None:
+    # Typer turns every registered command into a Click command on each run; a run needs
+    # only its own (the full app answers --help, --version and anything unknown).
+    name = invoked(sys.argv[1:])
+    cli = app if name is None else register(make_app(), [name])
     try:
-        app()
+        cli()
     except PostfixConfError as exc:
         typer.echo(f"pfedit: error: {exc}", err=True)
         sys.exit(1)
