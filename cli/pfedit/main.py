@@ -13,7 +13,7 @@ unknown option is answered with every option the command has, not difflib's gues
 
 from __future__ import annotations
 
-import difflib
+import importlib
 import os
 import sys
 from collections.abc import Iterable
@@ -24,7 +24,7 @@ from typer.core import TyperGroup
 
 from postfix_conf import PostfixConfError
 
-from . import __version__, apply, check, params, services, verify
+from . import __version__
 
 try:  # Typer >= 0.22 vendors Click
     from typer._click.exceptions import NoSuchOption
@@ -40,6 +40,8 @@ def real_options(exc: NoSuchOption) -> None:
     options = sorted({o for p in exc.ctx.command.params if not getattr(p, "hidden", False)
                       for o in [*getattr(p, "opts", []), *getattr(p, "secondary_opts", [])]
                       if o.startswith("--") and o != "--help"})
+    import difflib  # only a mistyped option needs it
+
     close = difflib.get_close_matches(exc.option_name, options, n=2, cutoff=0.7)
     exc.message = (f"No such option: {exc.option_name}" + (f"; did you mean {' or '.join(close)}?" if close else "")
                    + f" (options of '{exc.ctx.command_path}': {', '.join(options) or 'none'}, and --help)")
@@ -76,17 +78,20 @@ def make_app() -> typer.Typer:
     )
 
 
-COMMANDS: dict[str, Any] = {"show": params.show, "get": params.get, "set": params.set_, "unset": params.unset,
-                            "check": check.check}
-GROUPS: dict[str, typer.Typer] = {"apply": apply.app, "service": services.app, "verify": verify.app}
+# name -> (module, function) and name -> module with an ``app``: a run imports only its own.
+COMMANDS: dict[str, tuple[str, str]] = {"show": ("params", "show"), "get": ("params", "get"),
+                                        "set": ("params", "set_"), "unset": ("params", "unset"),
+                                        "check": ("check", "check")}
+GROUPS: dict[str, str] = {"apply": "apply", "service": "services", "verify": "verify"}
 
 
 def register(target: typer.Typer, names: Iterable[str]) -> typer.Typer:
     for name in names:
         if name in COMMANDS:
-            target.command(name)(COMMANDS[name])
+            module, function = COMMANDS[name]
+            target.command(name)(getattr(importlib.import_module(f".{module}", __package__), function))
         else:
-            target.add_typer(GROUPS[name], name=name)
+            target.add_typer(importlib.import_module(f".{GROUPS[name]}", __package__).app, name=name)
     target.callback()(root)
     return target
 
@@ -104,7 +109,15 @@ def root(
     """Edit main.cf, master.cf and lookup tables without losing a byte."""
 
 
-app = register(make_app(), [*COMMANDS, *GROUPS])
+def full_app() -> typer.Typer:
+    """Every command: what ``--help``, ``--version`` and an unknown command are answered with."""
+    return register(make_app(), [*COMMANDS, *GROUPS])
+
+
+def __getattr__(name: str) -> Any:  # ``from pfedit.main import app`` (tests, completion scripts)
+    if name == "app":
+        return full_app()
+    raise AttributeError(name)
 
 
 def invoked(argv: list[str]) -> str | None:
@@ -121,7 +134,7 @@ def main() -> None:
     # Typer turns every registered command into a Click command on each run; a run needs
     # only its own (the full app answers --help, --version and anything unknown).
     name = invoked(sys.argv[1:])
-    cli = app if name is None else register(make_app(), [name])
+    cli = full_app() if name is None else register(make_app(), [name])
     try:
         cli()
     except PostfixConfError as exc:
