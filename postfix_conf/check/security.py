@@ -134,6 +134,20 @@ def _auth_before_tls(cfg: Config, s: Service) -> Iterator[Finding]:
                f"but {why}", fix)
 
 
+def _public_relay(cfg: Config, s: Service, net: str, v: Verdict) -> Finding | None:
+    """The service relays for a client *inside* a public mynetworks network (the stranger is outside)."""
+    if v.state != "closed" or v.stage == "smtpd_tls_req_ccert":
+        return None
+    inside = relay_verdict(cfg, s, trusted_client=True)
+    if inside.state not in ("open", "conditional") or "permit_mynetworks" not in inside.reason:
+        return None
+    file, line = cfg.where("mynetworks" if cfg.is_set("mynetworks", s) else "mynetworks_style", s)
+    return make("mynetworks-public-relay", file, line,
+                f"{service_label(s)} relays mail from any client in {net} (mostly public addresses) to any domain: "
+                f"{inside.stage} permits with permit_mynetworks (a client outside mynetworks is refused)",
+                "pfedit set 'mynetworks=127.0.0.0/8 [::1]/128' (only networks you trust)")
+
+
 def check_security(cfg: Config) -> Iterator[Finding]:
     reported_networks: set[tuple[str, int | None]] = set()
     for s in smtpd_services(cfg):
@@ -144,6 +158,10 @@ def check_security(cfg: Config) -> Iterator[Finding]:
             yield _open_relay(cfg, s, v)
         yield from _auth_before_tls(cfg, s)
         net = mynetworks_public(cfg, s)
+        public_relay = None if net is None else _public_relay(cfg, s, net, v)
+        if public_relay is not None:
+            yield public_relay
+            continue
         where = cfg.where("mynetworks" if cfg.is_set("mynetworks", s) else "mynetworks_style", s)
         if net is not None and where not in reported_networks and "permit_mynetworks" not in v.reason:
             reported_networks.add(where)
