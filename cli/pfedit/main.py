@@ -15,7 +15,7 @@ import typer
 
 from postfix_conf import PostfixConfError
 
-from . import __version__, apply, check, params, services
+from . import __version__, apply, check, params, services, verify
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -31,6 +31,7 @@ app.command()(params.unset)
 app.command()(check.check)
 app.add_typer(apply.app, name="apply")
 app.add_typer(services.app, name="service")
+app.add_typer(verify.app, name="verify")
 
 
 def version_callback(value: bool) -> None:

@@ -1,0 +1,1 @@
+"""Live checks against real servers: will mail leave through the relay, can a stranger relay."""
