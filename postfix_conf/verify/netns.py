@@ -106,19 +106,22 @@ def available() -> str | None:
     return problem[0] if problem else None
 
 
-def run_all(pid: int, fns: Sequence[Callable[[], T]]) -> list[T]:
+def run_all(pid: int, fns: Sequence[Callable[[], T]], parallel: int = 8) -> list[T]:
     """Run each of ``fns`` in its own thread inside ``pid``'s network namespace; their results in order.
 
-    Daemon threads: after Ctrl-C the caller stops the instance, and a thread still
-    waiting for a reply then sees its connection close.
+    At most ``parallel`` run at once (each keeps an smtpd busy). Daemon threads: after
+    Ctrl-C the caller stops the instance, and a thread still waiting for a reply then
+    sees its connection close.
     """
     results: dict[int, T] = {}
     errors: list[BaseException] = []
+    slots = threading.BoundedSemaphore(parallel)
 
     def run(k: int, fn: Callable[[], T]) -> None:
         try:
-            join(pid)
-            results[k] = fn()
+            with slots:
+                join(pid)
+                results[k] = fn()
         except BaseException as exc:  # handed to the caller
             errors.append(exc)
 

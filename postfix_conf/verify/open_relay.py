@@ -159,8 +159,13 @@ def _probe_endpoint(inst: Instance, cfg: Config, e: Endpoint, own: str, mydomain
     probe = Probe()
 
     def gave_up() -> str | None:
-        line = _fatal_line(inst.log(), e.syslog_name)
-        return f"smtpd stopped: fatal: {line}" if line else None
+        log = inst.log()
+        line = _fatal_line(log, e.syslog_name)
+        if line:
+            return f"smtpd stopped: fatal: {line}"
+        stuck = re.search(rf" {re.escape(e.syslog_name)}/smtpd\[\d+\]: warning: connect #3 to subsystem (\S+): (.*)",
+                          log)
+        return f"smtpd waits for a service that master.cf does not run: {stuck[1]}: {stuck[2]}" if stuck else None
 
     plan = rounds(cfg, e.service, own, mydomain)
     for rnd in plan:

@@ -167,13 +167,15 @@ class Session:
         ehlo = self.command(f"EHLO {helo}")  # 421 here: a client certificate was required
         return reply if ehlo.ok else Reply(ehlo.code, f"after STARTTLS: {ehlo.text}")
 
-    def close(self) -> None:
+    def close(self, polite: bool = True) -> None:
+        """QUIT (unless the session broke: nobody would answer) and close the socket."""
         if self.sock is not None:
-            try:
-                self.sock.settimeout(2)
-                self.command("QUIT")
-            except (ConnectionLost, OSError):
-                pass
+            if polite:
+                try:
+                    self.sock.settimeout(2)
+                    self.command("QUIT")
+                except (ConnectionLost, OSError):
+                    pass
             self.sock.close()
             self.sock = None
 
@@ -186,6 +188,7 @@ def run_round(port: int, rnd: Round, own: str, probe: Probe, *, wrapper: bool, h
     network the service trusts), so no per-client limit ever counts two rounds together.
     """
     client = f"{client_net}.{next(_client_numbers)}"
+    polite = True
     s = Session(port, wrapper=wrapper, proxy_client=client if haproxy else None, gave_up=gave_up)
 
     def record(form: Form, reply: str, code: int) -> None:
@@ -242,6 +245,7 @@ def run_round(port: int, rnd: Round, own: str, probe: Probe, *, wrapper: bool, h
             record(form, reply.text, reply.code)
         s.command("RSET")
     except ConnectionLost as exc:
+        polite = False
         done = {(a.form, a.sender, a.helo) for a in probe.attempts}
         for form in rnd.forms:
             if (form.key, rnd.sender, rnd.helo) not in done:
@@ -249,9 +253,10 @@ def run_round(port: int, rnd: Round, own: str, probe: Probe, *, wrapper: bool, h
         if not probe.greeting:
             probe.fatal = str(exc)
     except OSError as exc:
+        polite = False
         probe.problems.append(f"cannot connect to 127.0.0.1:{port} in the sandbox: {exc}")
     finally:
-        s.close()
+        s.close(polite)
 
 
 def ask_oracle(port: int, own: str, forms: tuple[Form, ...] = FORMS) -> dict[str, bool | None]:

@@ -76,7 +76,7 @@ PROBE_OPTIONS: dict[str, str] = {
     "smtpd_tls_session_cache_database": "",
     **{name: "defer_if_permit" for name in _TEMPFAIL_ACTIONS},
 }
-"""``-o`` options every probed smtpd gets (they win over the user's own ``-o``)."""
+"""Settings every probed smtpd gets: in main.cf, and as ``-o`` where the user's own ``-o`` would win."""
 
 ORACLE_OPTIONS: dict[str, str] = {
     "smtpd_client_restrictions": "", "smtpd_helo_restrictions": "", "smtpd_sender_restrictions": "",
@@ -257,7 +257,7 @@ def _edit_main(main: MainCf, cfg: Config, layout: Layout, state: dict[str, str])
         "queue_directory": str(layout.queue_dir), "data_directory": str(layout.data_dir),
         "process_id_directory": "pid", "inet_interfaces": "127.0.0.1", "inet_protocols": "ipv4",
         "smtpd_authorized_xclient_hosts": XCLIENT_HOSTS, "master_service_disable": "",
-        "smtpd_policy_service_default_action": "DUNNO", **state,
+        **PROBE_OPTIONS, **state,
     }
     env = import_environment(cfg)
     if env is not None:
@@ -275,12 +275,12 @@ def _computed_mynetworks(source: Path) -> str:
 def _edit_master(master: MasterCf, cfg: Config, layout: Layout, state: dict[str, str], mynetworks: str) -> None:
     services = cfg.services()
     exposed = {s.key for s in smtpd_services(cfg)}
-    for key in dict.fromkeys(s.key for s in master.services()):
-        master.set_field(*key, "chroot", "n")
-        current = master.get(*key)
+    for current in master.services():
+        if current.chroot != "n":
+            master.set_field(*current.key, "chroot", "n")
         for name, value in state.items():
-            if current is not None and name in current.options:
-                master.set_option(*key, name, value)
+            if name in current.options:
+                master.set_option(*current.key, name, value)
     for s in services:  # no delivery agent: whatever enters the sandbox's queue stays there
         if command_name(s) in DELIVERY_AGENTS and s.type == "unix":
             master.remove(s.name, s.type)
@@ -303,8 +303,10 @@ def _edit_master(master: MasterCf, cfg: Config, layout: Layout, state: dict[str,
         trusted = cfg.value("mynetworks", s) if "mynetworks" in s.options else mynetworks
         layout.endpoints.append(_endpoint(master, cfg, s, (ports[2 * k], ports[2 * k + 1]), k, s.key in exposed,
                                           stranger_network(trusted) or "203.0.113", postscreens, layout))
-    if master.get("postlog", "unix-dgram") is None:
+    if master.get("postlog", "unix-dgram") is None:  # maillog_file needs it
         master.add_service("postlog", "unix-dgram", "n", "-", "n", "-", "1", "postlogd")
+    if not any(command_name(s) in ("qmgr", "oqmgr") for s in services):  # cleanup waits a second for it
+        master.add_service("qmgr", "unix", "n", "-", "n", "300", "1", "qmgr")
 
 
 def _endpoint(master: MasterCf, cfg: Config, s: Service, ports: tuple[int, int], index: int, exposed: bool,
@@ -316,7 +318,9 @@ def _endpoint(master: MasterCf, cfg: Config, s: Service, ports: tuple[int, int],
         master.set_field(s.name, "pass", "type", "inet")
     master.set_field(s.name, "inet", "service", name)
     syslog_name = f"{cfg.value('syslog_name', s) or 'postfix'}/pfedit{index}"
-    options = {**PROBE_OPTIONS, "syslog_name": syslog_name}
+    # PROBE_OPTIONS are in main.cf; a -o of the user's own would win there, so it is overridden here
+    options = {name: value for name, value in PROBE_OPTIONS.items() if name in s.options}
+    options["syslog_name"] = syslog_name
     if cfg.value("smtpd_sasl_type", s).strip() == "dovecot" and cfg.boolean("smtpd_sasl_auth_enable", s):
         layout.dovecot_socket = layout.root / "auth" / "dovecot-auth"
         options["smtpd_sasl_path"] = str(layout.dovecot_socket)

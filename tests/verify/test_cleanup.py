@@ -1,0 +1,119 @@
+"""The throw-away instance leaves nothing behind, and touches nothing that was there before.
+
+After success, failure, SIGINT and SIGTERM: no process of the instance survives and
+its directory is gone. A Postfix that is already running (a real instance started
+with ``postfix start`` by the e2e harness, standing in for the system's) keeps its
+master, its queue, its port and its files; nobody connects to it. The machine's
+/etc/postfix is the same before and after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ..e2e.conftest import PostfixFactory, e2e_root, postfix_instance  # noqa: F401 - fixtures
+from .conftest import ConfigFactory, instance_processes, run_verify
+
+pytestmark = [pytest.mark.e2e, pytest.mark.postfix, pytest.mark.root]
+
+STOCK = Path("/usr/share/postfix/master.cf.dist")
+# smtpd waits for a proxymap service this master.cf does not have: it never greets, the probe waits.
+HANGS = "virtual_alias_maps = proxy:texthash:/nonexistent/virtual\n"
+
+
+def tree(path: Path) -> dict[str, tuple[int, int, str]]:
+    """Every entry below ``path``: mode, mtime and (for files) content hash."""
+    out: dict[str, tuple[int, int, str]] = {}
+    if not path.exists():
+        return out
+    for p in sorted(path.rglob("*")):
+        st = p.lstat()
+        digest = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() and not p.is_symlink() else ""
+        out[str(p)] = (st.st_mode, st.st_mtime_ns, digest)
+    return out
+
+
+def test_nothing_left_after_success(make_config: ConfigFactory, sandbox_parent: Path) -> None:
+    result = run_verify(make_config())
+    assert result.exit_code == 0
+    assert list(sandbox_parent.iterdir()) == [] and instance_processes(sandbox_parent) == []
+    assert result.report["leftover_processes"] == []
+
+
+def test_nothing_left_when_the_master_cannot_start(make_config: ConfigFactory, sandbox_parent: Path) -> None:
+    """myorigin names a missing file: Postfix stops before it can log; the error still reaches the user."""
+    result = run_verify(make_config("myorigin = /nonexistent/mailname\n"))
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert "/nonexistent/mailname: cannot open file" in result.stderr
+    assert list(sandbox_parent.iterdir()) == [] and instance_processes(sandbox_parent) == []
+
+
+def test_missing_config_dir_is_a_clear_error(tmp_path: Path, sandbox_parent: Path) -> None:
+    result = run_verify(tmp_path / "nowhere")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert f"{tmp_path / 'nowhere' / 'main.cf'}: not found" in result.stderr
+
+
+def test_not_root_is_a_clear_error(make_config: ConfigFactory, sandbox_parent: Path,
+                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    d = make_config()
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    result = run_verify(d)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "must run as root" in result.stderr
+    assert list(sandbox_parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_nothing_left_after_a_signal(make_config: ConfigFactory, sandbox_parent: Path, sig: signal.Signals) -> None:
+    d = make_config(HANGS)
+    env = {k: v for k, v in os.environ.items() if k != "MAIL_CONFIG"} | {"TMPDIR": str(sandbox_parent)}
+    proc = subprocess.Popen([sys.executable, "-m", "pfedit", "verify", "open-relay", "-c", str(d)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while not any(b"daemon started" in log.read_bytes() for log in sandbox_parent.glob("*/maillog")):
+            assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+            time.sleep(0.05)
+        assert instance_processes(sandbox_parent)  # the instance runs: smtpd is waiting for proxymap
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out + err
+    assert f"interrupted ({sig.name})" in err and "Traceback" not in err
+    assert list(sandbox_parent.iterdir()) == [] and instance_processes(sandbox_parent) == []
+
+
+def test_running_postfix_and_etc_postfix_are_untouched(postfix_instance: PostfixFactory,  # noqa: F811
+                                                       sandbox_parent: Path) -> None:
+    """Verify the running instance's own configuration, as a user would verify /etc/postfix."""
+    running = postfix_instance()
+    running.edit_main(lambda main: main.set("relayhost", "[127.0.0.1]:9"))  # the harness insists on a loopback relay
+    running.start()
+    etc_before, files_before = tree(Path("/etc/postfix")), tree(running.config_dir)
+    queue_before = tree(running.queue_dir)
+    long_lived = {pid for pid, _, comm in running.live_processes() if comm in ("master", "qmgr", "pickup")}
+    log_before = len(running.log())
+    result = run_verify(running.config_dir)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.service(f"127.0.0.1:{running.smtp_port}/inet")["verdict"] == "closed"
+    assert tree(Path("/etc/postfix")) == etc_before
+    assert tree(running.config_dir) == files_before and tree(running.queue_dir) == queue_before
+    assert running.master_pid in long_lived and long_lived <= {p[0] for p in running.live_processes()}
+    new_log = running.log()[log_before:]
+    assert "connect from" not in new_log, new_log  # nobody talked to the running smtpd
+    with socket.create_connection(("127.0.0.1", running.smtp_port), timeout=10) as s:
+        assert s.recv(512).startswith(b"220 ")  # and it still answers
+    assert list(sandbox_parent.iterdir()) == []
