@@ -208,7 +208,9 @@ def _summary(verdict: Verdict, probe: Probe, counts: dict[str, int], results: li
         why = first.reply if first else "no attempt reached a decision"
         return f"no decision: {why}"
     example = next((a.reply for a in probe.attempts if outcome(a) == "refused"), "")
-    return f"refused all {counts.get('refused', 0)} relay attempts ({tried} tried): {example}"
+    local = counts.get("local", 0)
+    extra = f" ({local} of {tried} addresses are this server's own, not relaying)" if local else ""
+    return f"refused all {counts.get('refused', 0)} relay attempts{extra}: {example}"
 
 
 def _result(cfg: Config, e: Endpoint, probe: Probe, findings: list[Finding]) -> ServiceResult:

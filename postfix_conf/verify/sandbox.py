@@ -34,6 +34,7 @@ the report when it applies):
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 from dataclasses import dataclass, field
@@ -62,6 +63,7 @@ PROBE_OPTIONS: dict[str, str] = {
     "milter_default_action": "accept",
     "smtpd_proxy_filter": "",
     "smtpd_policy_service_default_action": "DUNNO",
+    "smtpd_policy_service_try_limit": "1",  # an unreachable policy server: DUNNO at once, not after retries
     "smtpd_soft_error_limit": "1000",
     "smtpd_hard_error_limit": "1000",
     "smtpd_junk_command_limit": "1000",
@@ -264,6 +266,28 @@ def _edit_main(main: MainCf, cfg: Config, layout: Layout, state: dict[str, str])
         settings["import_environment"] = env
     for name, value in settings.items():
         main.set(name, value)
+    for name, value in main.parameters().items():
+        if _UNIX_POLICY.search(value):
+            main.set(name, unreachable_policies(value, layout))
+
+
+_UNIX_POLICY = re.compile(r"(check_policy_service[\s,]*\{?\s*unix:)(/[^\s,}]+)")
+
+
+def unreachable_policies(value: str, layout: Layout) -> str:
+    """``check_policy_service unix:/abs/path`` -> a path in the sandbox where nothing listens.
+
+    A policy server's socket outside the sandbox's queue directory belongs to the
+    running system (often to the running Postfix's own queue directory); smtpd
+    treats the unreachable server as DUNNO (smtpd_policy_service_default_action).
+    """
+    def swap(m: re.Match[str]) -> str:
+        note = f"policy service unix:{m[2]} is not contacted (it belongs to the running system): DUNNO"
+        if note not in layout.adjustments:
+            layout.adjustments.append(note)
+        return f"{m[1]}{layout.root}/unreachable-{layout.adjustments.index(note)}"  # short: sun_path has 108 bytes
+
+    return _UNIX_POLICY.sub(swap, value)
 
 
 def _computed_mynetworks(source: Path) -> str:
@@ -278,12 +302,18 @@ def _edit_master(master: MasterCf, cfg: Config, layout: Layout, state: dict[str,
     for current in master.services():
         if current.chroot != "n":
             master.set_field(*current.key, "chroot", "n")
-        for name, value in state.items():
-            if name in current.options:
-                master.set_option(*current.key, name, value)
+        for name, value in current.options.items():
+            if name in state:
+                master.set_option(*current.key, name, state[name])
+            elif _UNIX_POLICY.search(value):
+                master.set_option(*current.key, name, unreachable_policies(value, layout))
     for s in services:  # no delivery agent: whatever enters the sandbox's queue stays there
         if command_name(s) in DELIVERY_AGENTS and s.type == "unix":
             master.remove(s.name, s.type)
+        elif command_name(s) == "spawn":  # the user's own programs (policy servers) do not run here
+            master.remove(s.name, s.type)
+            layout.adjustments.append(f"{service_label(s)} (spawn: {' '.join(s.args)[:60]}) is not started: "
+                                      "smtpd finds the policy service unreachable and treats it as DUNNO")
     postscreens = [s for s in services if s.type == "inet" and command_name(s) == "postscreen"]
     for s in postscreens:
         master.remove(s.name, s.type)

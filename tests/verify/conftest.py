@@ -89,7 +89,7 @@ def certs(verify_root: Path) -> CertFiles:
 @pytest.fixture
 def sandbox_parent(verify_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An empty directory that the command (in this process) makes its sandbox in."""
-    d = Path(tempfile.mkdtemp(prefix="sandboxes-", dir=verify_root))
+    d = Path(tempfile.mkdtemp(prefix="sb-", dir=verify_root))  # short: socket paths have 108 bytes
     d.chmod(0o755)
     monkeypatch.setattr(tempfile, "tempdir", str(d))
     return d

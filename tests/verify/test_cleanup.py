@@ -117,3 +117,37 @@ def test_running_postfix_and_etc_postfix_are_untouched(postfix_instance: Postfix
     with socket.create_connection(("127.0.0.1", running.smtp_port), timeout=10) as s:
         assert s.recv(512).startswith(b"220 ")  # and it still answers
     assert list(sandbox_parent.iterdir()) == []
+
+
+def test_policy_servers_of_the_running_system_are_not_contacted(make_config: ConfigFactory, verify_root: Path,
+                                                                 sandbox_parent: Path) -> None:
+    """A policy server on an absolute socket (the running system's) and one spawned by master.cf.
+
+    Neither is contacted or started: smtpd finds them unreachable and, as
+    smtpd_policy_service_default_action says in the sandbox, goes on (DUNNO).
+    `pfedit check` calls the same configuration open unless the policy service refuses.
+    """
+    sock_path = verify_root / f"policy-{os.getpid()}.sock"
+    marker = verify_root / f"spawned-{os.getpid()}"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(sock_path))
+    os.chmod(sock_path, 0o666)
+    server.listen(1)
+    server.settimeout(0.5)
+    try:
+        main = ("mynetworks = 0.0.0.0/0\nsmtpd_relay_restrictions = check_policy_service unix:private/policy, "
+                f"check_policy_service unix:{sock_path}, permit_mynetworks, reject_unauth_destination\n")
+        master = STOCK.read_text() + f"policy unix - n n - 0 spawn user=nobody argv=/usr/bin/touch {marker}\n"
+        result = run_verify(make_config(main, master))
+        assert result.exit_code == 1
+        smtp = result.service("smtp/inet")
+        assert smtp["verdict"] == "open" and smtp["check_verdict"] == "conditional", (smtp["summary"], smtp["log"])
+        assert smtp["check_finding"]["code"] == "open-relay-conditional"
+        notes = " ".join(result.report["sandbox_adjustments"])
+        assert f"unix:{sock_path} is not contacted" in notes and "policy/unix (spawn" in notes
+        with pytest.raises(TimeoutError):
+            server.accept()  # nobody connected
+        assert not marker.exists()
+    finally:
+        server.close()
+        sock_path.unlink()
