@@ -25,13 +25,14 @@ from __future__ import annotations
 import functools
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from ..check import Config, Finding, check, relay_verdict
 from .instance import Instance, InstanceError, signals_interrupt
-from .plan import FORMS_BY_KEY, rounds
+from .plan import FORMS_BY_KEY, Round, rounds
 from .probe import Attempt, Probe, ask_oracle, run_round
 from .sandbox import Endpoint
 
@@ -155,29 +156,79 @@ def _fatal_line(log: str, syslog_name: str) -> str | None:
     return found.group(1) if found else None
 
 
-def _probe_endpoint(inst: Instance, cfg: Config, e: Endpoint, own: str, mydomain: str) -> Probe:
-    probe = Probe()
-
-    def gave_up() -> str | None:
+def _gave_up(inst: Instance, e: Endpoint) -> Callable[[], str | None]:
+    """Why waiting for this smtpd's greeting is pointless (a fatal error, a service it waits for)."""
+    def check() -> str | None:
         log = inst.log()
         line = _fatal_line(log, e.syslog_name)
         if line:
             return f"smtpd stopped: fatal: {line}"
-        stuck = re.search(rf" {re.escape(e.syslog_name)}/smtpd\[\d+\]: warning: connect #3 to subsystem (\S+): (.*)",
+        stuck = re.search(rf" {re.escape(e.syslog_name)}/smtpd\[\d+\]: warning: connect #\d+ to subsystem (\S+): "
+                          r"(No such file or directory)",
                           log)
         return f"smtpd waits for a service that master.cf does not run: {stuck[1]}: {stuck[2]}" if stuck else None
+    return check
 
-    plan = rounds(cfg, e.service, own, mydomain)
-    for rnd in plan:
-        run_round(e.port, rnd, own, probe, wrapper=e.wrappermode, haproxy=e.haproxy, gave_up=gave_up,
-                  client_net=e.client_net)
+
+def _round(inst: Instance, e: Endpoint, own: str, rnd: Round, anonymous: bool = False) -> Probe:
+    part = Probe()
+    run_round(e.port, rnd, own, part, wrapper=e.wrappermode, haproxy=e.haproxy, gave_up=_gave_up(inst, e),
+              client_net=e.client_net, anonymous=anonymous)
+    return part
+
+
+def _merge(probe: Probe, part: Probe) -> None:
+    probe.attempts.extend(part.attempts)
+    probe.greeting = probe.greeting or part.greeting
+    probe.fatal = probe.fatal or part.fatal
+    if probe.auth_before_tls is None:
+        probe.auth_before_tls = part.auth_before_tls
+    probe.auth_mechanisms = probe.auth_mechanisms or part.auth_mechanisms
+    probe.starttls = probe.starttls or part.starttls
+    probe.problems.extend(p for p in part.problems if p not in probe.problems)
+
+
+def _probe_all(inst: Instance, cfg: Config, targets: list[tuple[Endpoint, str]], mydomain: str) -> list[Probe]:
+    """Every round of every smtpd at once (a few at a time), then the oracles and ANONYMOUS logins.
+
+    Rounds are independent connections, so a restriction that sleeps (``sleep 7``) or
+    a slow table costs its time once, not once per round.
+    """
+    plans = [rounds(cfg, e.service, own, mydomain) for e, own in targets]
+    first: list[Callable[[], Probe]] = [functools.partial(_round, inst, e, own, rnd)
+                                         for (e, own), plan in zip(targets, plans, strict=True) for rnd in plan]
+    results = iter(inst.run_all(first))
+    probes = []
+    for plan in plans:
+        probe = Probe()
+        for _ in plan:
+            _merge(probe, next(results))
+        probes.append(probe)
+    second: list[Callable[[], Probe | dict[str, bool | None]]] = []
+    for (e, own), plan, probe in zip(targets, plans, probes, strict=True):
         if probe.fatal:
-            break
-    if not probe.fatal and "ANONYMOUS" in probe.auth_mechanisms:
-        for rnd in plan[:3]:
-            run_round(e.port, type(rnd)(rnd.helo, rnd.sender, rnd.forms[:1], rnd.why), own, probe,
-                      wrapper=e.wrappermode, haproxy=e.haproxy, gave_up=gave_up, client_net=e.client_net,
-                      anonymous=True)
+            continue
+        second.append(functools.partial(ask_oracle, e.oracle_port, own))
+        if "ANONYMOUS" in probe.auth_mechanisms:
+            second.extend(functools.partial(_round, inst, e, own, Round(r.helo, r.sender, r.forms[:1], r.why), True)
+                          for r in plan[:3])
+    answers = iter(inst.run_all(second))
+    for (e, _), plan, probe in zip(targets, plans, probes, strict=True):
+        if not probe.fatal:
+            oracle = next(answers)
+            assert isinstance(oracle, dict)
+            if "ANONYMOUS" in probe.auth_mechanisms:
+                for _ in plan[:3]:
+                    part = next(answers)
+                    assert isinstance(part, Probe)
+                    _merge(probe, part)
+            for a in probe.attempts:
+                a.outside = oracle.get(a.form)
+        _finish(inst, e, probe)
+    return probes
+
+
+def _finish(inst: Instance, e: Endpoint, probe: Probe) -> None:
     probe.log = _log_lines(inst.log(), re.escape(e.syslog_name) + "/smtpd")
     if probe.fatal:
         line = _fatal_line(inst.log(), e.syslog_name)
@@ -186,11 +237,6 @@ def _probe_endpoint(inst: Instance, cfg: Config, e: Endpoint, own: str, mydomain
             probe.fatal = ""
         else:
             probe.fatal = f"fatal: {line}"
-        return probe
-    oracle = ask_oracle(e.oracle_port, own)
-    for a in probe.attempts:
-        a.outside = oracle.get(a.form)
-    return probe
 
 
 def _summary(verdict: Verdict, probe: Probe, counts: dict[str, int], results: list[Attempt]) -> str:
@@ -248,11 +294,9 @@ def verify_open_relay(config_dir: Path) -> Report:
             inst.start()
             assert inst.layout is not None
             own, mydomain = inst.names()
-            tasks = [functools.partial(_probe_endpoint, inst, cfg, e,
-                                       cfg.value("myhostname", e.service) if "myhostname" in e.service.options
-                                       else own, mydomain)
-                     for e in inst.layout.endpoints]
-            probes = inst.run_all(tasks)
+            targets = [(e, cfg.value("myhostname", e.service) if "myhostname" in e.service.options else own)
+                       for e in inst.layout.endpoints]
+            probes = _probe_all(inst, cfg, targets, mydomain)
             endpoints, adjustments = inst.layout.endpoints, inst.layout.adjustments
             support_log = _log_lines(inst.log(), _SUPPORT, limit=10)
         finally:

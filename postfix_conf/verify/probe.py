@@ -83,48 +83,66 @@ class Session:
         self.gave_up = gave_up
         self.sock: socket.socket | None = None
         self.buf = b""
+        self.started = 0.0
+        self.timeout = REPLY_TIMEOUT
         self.tls = False
         self.keywords: dict[str, str] = {}
 
     def open(self) -> Reply:
-        sock = socket.create_connection(("127.0.0.1", self.port), timeout=REPLY_TIMEOUT)
+        """Connect and read the greeting, giving up early when ``gave_up`` knows smtpd will not answer.
+
+        An smtpd that stopped at start-up never greets (the master throttles the service
+        and the connection waits in the listen queue), so every wait is in short slices.
+        """
+        self.started = time.monotonic()
+        deadline = self.started + GREETING_TIMEOUT
+        sock = socket.create_connection(("127.0.0.1", self.port), timeout=GREETING_TIMEOUT)
         self.sock = sock
         if self.proxy_client is not None:
             sock.sendall(f"PROXY TCP4 {self.proxy_client} 127.0.0.1 40000 {self.port}\r\n".encode())
+        sock.settimeout(0.25)
         if self.wrapper:
-            self._wrap()
-        deadline = time.monotonic() + GREETING_TIMEOUT
-        self.sock.settimeout(0.25)
-        while True:
-            try:
-                greeting = self.reply()
-                break
-            except TimeoutError:
-                why = self.gave_up()
-                if why or time.monotonic() > deadline:
-                    raise ConnectionLost(why or f"no greeting within {GREETING_TIMEOUT:.0f}s") from None
-        self.sock.settimeout(REPLY_TIMEOUT)
-        return greeting
+            self._wrap(deadline)
+        return self.reply(deadline, "no greeting")
 
-    def _wrap(self) -> None:
+    def _waited(self, deadline: float, what: str) -> None:
+        why = self.gave_up()
+        if why or time.monotonic() > deadline:
+            raise ConnectionLost(why or f"{what} within {deadline - self.started:.0f}s")
+
+    def _wrap(self, deadline: float | None = None) -> None:
         assert self.sock is not None
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
         ctx.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED  # a stranger speaks whatever the server wants
         ctx.set_ciphers("ALL:@SECLEVEL=0")
+        self.started = time.monotonic()
+        limit = deadline if deadline is not None else self.started + REPLY_TIMEOUT
         try:
-            self.sock = ctx.wrap_socket(self.sock)
+            tls = ctx.wrap_socket(self.sock, do_handshake_on_connect=False)
+            tls.settimeout(0.25)
+            while True:
+                try:
+                    tls.do_handshake()
+                    break
+                except TimeoutError:
+                    self._waited(limit, "no TLS handshake")
         except (ssl.SSLError, OSError) as exc:
             raise ConnectionLost(f"TLS handshake failed: {exc}") from None
+        self.sock = tls
         self.tls = True
 
-    def reply(self) -> Reply:
+    def reply(self, deadline: float, what: str = "no reply") -> Reply:
+        """The next (multi-line) reply; waits in short slices so that ``gave_up`` is asked in between."""
         assert self.sock is not None
         while True:
             while b"\n" not in self.buf:
                 try:
                     chunk = self.sock.recv(4096)
+                except TimeoutError:
+                    self._waited(deadline, what)
+                    continue
                 except (ConnectionResetError, ssl.SSLError) as exc:
                     raise ConnectionLost(f"connection lost: {exc}") from None
                 if not chunk:
@@ -147,11 +165,12 @@ class Session:
         self._ehlo = line.upper().startswith("EHLO ")
         if self._ehlo:
             self.keywords = {}
+        self.started = time.monotonic()
         try:
             self.sock.sendall(line.encode() + b"\r\n")
         except OSError as exc:
             raise ConnectionLost(f"connection lost: {exc}") from None
-        reply = self.reply()
+        reply = self.reply(self.started + self.timeout, f"no reply to {line.split(' ', 1)[0]}")
         if self._ehlo and reply.ok:
             word, _, rest = reply.text[4:].partition(" ")
             self.keywords[word.upper()] = rest
@@ -172,7 +191,7 @@ class Session:
         if self.sock is not None:
             if polite:
                 try:
-                    self.sock.settimeout(2)
+                    self.timeout = 2.0
                     self.command("QUIT")
                 except (ConnectionLost, OSError):
                     pass

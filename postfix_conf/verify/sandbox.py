@@ -13,99 +13,56 @@ and must reach their sockets and the log below it)::
     root/maillog  maillog_file: the instance never writes to syslog
     root/auth     a stand-in Dovecot auth socket, when smtpd uses Dovecot SASL
 
-What changes, and why it does not change the relay decision (each is also listed in
-the report when it applies):
+What changes (:mod:`.settings` has the settings and says why none of them changes the
+relay decision; the report lists those that applied):
 
 - every smtpd that accepts network connections (``inet``, and the ``pass`` service
   behind postscreen) moves to its own free 127.0.0.1 port, ``-o`` options intact,
-  plus :data:`PROBE_OPTIONS`: XCLIENT from loopback only, no milters or before-queue
-  proxy (content filters, not relay controls; they may be live services), error and
-  rate limits that would slow the probe down, DNS temporary failures deferred only
-  when the request would otherwise pass (so they can be recognised);
-- postscreen is dropped (it only decides whether smtpd gets the connection);
+  with :data:`~.settings.PROBE_OPTIONS` on top and a unique ``syslog_name`` (log lines
+  are attributed to it); postscreen is left out;
 - next to each smtpd runs an *oracle* smtpd with the same options except the
   restrictions (``reject_unauth_destination`` only): it tells which address forms
   smtpd itself considers outside destinations, so a 250 for a local address written
   in an odd form is not mistaken for relaying;
+- no delivery agent (smtp, lmtp, local, virtual, pipe, error, discard) and no spawn(8)
+  service (the user's own programs) runs: nothing in the sandbox's queue can leave it;
+  a qmgr and a postlog service are added when master.cf has none;
 - other inet services stay on their port but on 127.0.0.1, chroot is off everywhere,
-  files the daemons write (caches, PRNG state, logs) go into ``root``.
+  files the daemons write (caches, PRNG state, logs) go into ``root``, policy servers
+  on absolute unix sockets are made unreachable, MAIL_CONFIG is always passed on, and
+  a mynetworks left to mynetworks_style is written out as this host computes it.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..check.context import Config, command_name, service_label, split_list
+from ..check.context import Config, command_name, service_label
 from ..check.restrictions import mynetworks_value, stranger_network
 from ..check.security import smtpd_services
 from ..errors import PostfixConfError
 from ..main_cf import MainCf
 from ..master_cf import MasterCf, Service
 from ..postfix_tools import run_tool
+from .settings import (
+    ORACLE_OPTIONS,
+    PROBE_OPTIONS,
+    UNIX_POLICY,
+    XCLIENT_HOSTS,
+    import_environment,
+    state_settings,
+    unreachable_policies,
+)
 
-XCLIENT_HOSTS = "127.0.0.0/8"
 DELIVERY_AGENTS = frozenset({"smtp", "lmtp", "local", "virtual", "pipe", "error", "discard"})
 QUEUE_DIRS = {"incoming": 0o700, "active": 0o700, "deferred": 0o700, "defer": 0o700, "bounce": 0o700,
               "trace": 0o700, "flush": 0o700, "hold": 0o700, "corrupt": 0o700, "saved": 0o700,
               "private": 0o700, "public": 0o710, "maildrop": 0o730}
 _SETGID_DIRS = ("public", "maildrop")
-_TEMPFAIL_ACTIONS = ("reject_tempfail_action", "unknown_address_tempfail_action",
-                     "unknown_helo_hostname_tempfail_action", "unknown_client_hostname_tempfail_action",
-                     "unverified_sender_tempfail_action", "unverified_recipient_tempfail_action")
-PROBE_OPTIONS: dict[str, str] = {
-    "smtpd_authorized_xclient_hosts": XCLIENT_HOSTS,
-    "smtpd_milters": "",
-    "milter_default_action": "accept",
-    "smtpd_proxy_filter": "",
-    "smtpd_policy_service_default_action": "DUNNO",
-    "smtpd_policy_service_try_limit": "1",  # an unreachable policy server: DUNNO at once, not after retries
-    "smtpd_soft_error_limit": "1000",
-    "smtpd_hard_error_limit": "1000",
-    "smtpd_junk_command_limit": "1000",
-    "smtpd_error_sleep_time": "0",
-    "smtpd_client_connection_count_limit": "0",
-    "smtpd_client_connection_rate_limit": "0",
-    "smtpd_client_message_rate_limit": "0",
-    "smtpd_client_recipient_rate_limit": "0",
-    "smtpd_client_new_tls_session_rate_limit": "0",
-    "smtpd_client_auth_rate_limit": "0",
-    "address_verify_poll_count": "1",
-    "smtpd_tls_session_cache_database": "",
-    **{name: "defer_if_permit" for name in _TEMPFAIL_ACTIONS},
-}
-"""Settings every probed smtpd gets: in main.cf, and as ``-o`` where the user's own ``-o`` would win."""
-
-ORACLE_OPTIONS: dict[str, str] = {
-    "smtpd_client_restrictions": "", "smtpd_helo_restrictions": "", "smtpd_sender_restrictions": "",
-    "smtpd_relay_restrictions": "reject_unauth_destination", "smtpd_recipient_restrictions": "",
-    "smtpd_data_restrictions": "", "smtpd_end_of_data_restrictions": "", "smtpd_etrn_restrictions": "",
-    "smtpd_restriction_classes": "", "smtpd_reject_unlisted_recipient": "no",
-    "smtpd_reject_unlisted_sender": "no", "smtpd_helo_required": "no", "smtpd_delay_reject": "yes",
-    "smtpd_tls_security_level": "none", "smtpd_tls_wrappermode": "no", "smtpd_enforce_tls": "no",
-    "smtpd_use_tls": "no", "smtpd_sasl_auth_enable": "no", "smtpd_upstream_proxy_protocol": "",
-    "smtpd_sender_login_maps": "", "syslog_name": "pfedit-verify/oracle",
-}
-"""What turns a copy of a service into the oracle: the same address rewriting, no restrictions."""
-
-
-def _state_settings(root: Path) -> dict[str, str]:
-    """Files daemons write: kept inside the sandbox or turned off (set in main.cf and every ``-o``)."""
-    data = root / "data"
-    return {
-        "address_verify_map": "", "postscreen_cache_map": f"btree:{data}/postscreen_cache",
-        "smtpd_tls_session_cache_database": "", "smtp_tls_session_cache_database": "",
-        "lmtp_tls_session_cache_database": "", "smtp_sasl_auth_cache_name": "", "lmtp_sasl_auth_cache_name": "",
-        "tls_random_exchange_name": f"{data}/prng_exch",
-        "smtpd_milters": "", "non_smtpd_milters": "", "milter_default_action": "accept", "smtpd_proxy_filter": "",
-        "maillog_file": str(root / "maillog"), "maillog_file_prefixes": str(root),
-    }
-
-
 class SandboxError(Exception):
     """The user's configuration cannot be turned into a throw-away instance (message says why)."""
 
@@ -224,7 +181,7 @@ def build(source: Path, root: Path) -> Layout:
     _link_entries(source, layout.config_dir)
     main = MainCf.parse(cfg.main.to_bytes())
     master = MasterCf.parse(cfg.master.to_bytes())
-    state = _state_settings(root)
+    state = state_settings(root)
     mynetworks = mynetworks_value(cfg, None) or _computed_mynetworks(source)
     try:
         if mynetworks and not cfg.is_set("mynetworks"):
@@ -240,20 +197,6 @@ def build(source: Path, root: Path) -> Layout:
     return layout
 
 
-def import_environment(cfg: Config) -> str | None:
-    """``import_environment`` with MAIL_CONFIG passed through, or None when it already is.
-
-    The master passes only these variables to the daemons it starts, and a daemon
-    without MAIL_CONFIG reads the machine's own /etc/postfix (and its queue).
-    """
-    if not cfg.is_set("import_environment"):
-        return None
-    words = [w for w in split_list(cfg.value("import_environment")) if not w.startswith("MAIL_CONFIG=")]
-    if "MAIL_CONFIG" in words and len(words) == len(split_list(cfg.value("import_environment"))):
-        return None
-    return " ".join([*words, "MAIL_CONFIG"])
-
-
 def _edit_main(main: MainCf, cfg: Config, layout: Layout, state: dict[str, str]) -> None:
     settings = {
         "queue_directory": str(layout.queue_dir), "data_directory": str(layout.data_dir),
@@ -267,27 +210,8 @@ def _edit_main(main: MainCf, cfg: Config, layout: Layout, state: dict[str, str])
     for name, value in settings.items():
         main.set(name, value)
     for name, value in main.parameters().items():
-        if _UNIX_POLICY.search(value):
-            main.set(name, unreachable_policies(value, layout))
-
-
-_UNIX_POLICY = re.compile(r"(check_policy_service[\s,]*\{?\s*unix:)(/[^\s,}]+)")
-
-
-def unreachable_policies(value: str, layout: Layout) -> str:
-    """``check_policy_service unix:/abs/path`` -> a path in the sandbox where nothing listens.
-
-    A policy server's socket outside the sandbox's queue directory belongs to the
-    running system (often to the running Postfix's own queue directory); smtpd
-    treats the unreachable server as DUNNO (smtpd_policy_service_default_action).
-    """
-    def swap(m: re.Match[str]) -> str:
-        note = f"policy service unix:{m[2]} is not contacted (it belongs to the running system): DUNNO"
-        if note not in layout.adjustments:
-            layout.adjustments.append(note)
-        return f"{m[1]}{layout.root}/unreachable-{layout.adjustments.index(note)}"  # short: sun_path has 108 bytes
-
-    return _UNIX_POLICY.sub(swap, value)
+        if UNIX_POLICY.search(value):
+            main.set(name, unreachable_policies(value, layout.root, layout.adjustments))
 
 
 def _computed_mynetworks(source: Path) -> str:
@@ -305,22 +229,25 @@ def _edit_master(master: MasterCf, cfg: Config, layout: Layout, state: dict[str,
         for name, value in current.options.items():
             if name in state:
                 master.set_option(*current.key, name, state[name])
-            elif _UNIX_POLICY.search(value):
-                master.set_option(*current.key, name, unreachable_policies(value, layout))
+            elif UNIX_POLICY.search(value):
+                master.set_option(*current.key, name, unreachable_policies(value, layout.root, layout.adjustments))
+    removed = []
     for s in services:  # no delivery agent: whatever enters the sandbox's queue stays there
         if command_name(s) in DELIVERY_AGENTS and s.type == "unix":
-            master.remove(s.name, s.type)
+            removed.append(s)
         elif command_name(s) == "spawn":  # the user's own programs (policy servers) do not run here
-            master.remove(s.name, s.type)
+            removed.append(s)
             layout.adjustments.append(f"{service_label(s)} (spawn: {' '.join(s.args)[:60]}) is not started: "
                                       "smtpd finds the policy service unreachable and treats it as DUNNO")
     postscreens = [s for s in services if s.type == "inet" and command_name(s) == "postscreen"]
     for s in postscreens:
-        master.remove(s.name, s.type)
+        removed.append(s)
         layout.adjustments.append(f"postscreen on {service_label(s)} is left out: the probe talks to the smtpd "
                                   "behind it, which makes the relay decision")
+    for s in removed:
+        master.remove(s.name, s.type)
     probed = [s for s in services if command_name(s) == "smtpd" and s.type in ("inet", "pass")]
-    others = [s for s in services if s.type == "inet" and s not in probed and s not in postscreens]
+    others = [s for s in services if s.type == "inet" and s not in probed and s not in removed]
     kept_ports = {p for p in (_port_of(s.name) for s in others) if p is not None}
     ports = _free_ports(2 * len(probed), kept_ports)
     for s in others:

@@ -26,8 +26,8 @@ from .conftest import ConfigFactory, instance_processes, run_verify
 pytestmark = [pytest.mark.e2e, pytest.mark.postfix, pytest.mark.root]
 
 STOCK = Path("/usr/share/postfix/master.cf.dist")
-# smtpd waits for a proxymap service this master.cf does not have: it never greets, the probe waits.
-HANGS = "virtual_alias_maps = proxy:texthash:/nonexistent/virtual\n"
+# smtpd pauses 30 seconds before it answers the first RCPT TO: the probe is busy when the signal comes.
+SLOW = "smtpd_client_restrictions = sleep 30\n"
 
 
 def tree(path: Path) -> dict[str, tuple[int, int, str]]:
@@ -76,7 +76,7 @@ def test_not_root_is_a_clear_error(make_config: ConfigFactory, sandbox_parent: P
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_nothing_left_after_a_signal(make_config: ConfigFactory, sandbox_parent: Path, sig: signal.Signals) -> None:
-    d = make_config(HANGS)
+    d = make_config(SLOW)
     env = {k: v for k, v in os.environ.items() if k != "MAIL_CONFIG"} | {"TMPDIR": str(sandbox_parent)}
     proc = subprocess.Popen([sys.executable, "-m", "pfedit", "verify", "open-relay", "-c", str(d)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -85,7 +85,7 @@ def test_nothing_left_after_a_signal(make_config: ConfigFactory, sandbox_parent:
         while not any(b"daemon started" in log.read_bytes() for log in sandbox_parent.glob("*/maillog")):
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
-        assert instance_processes(sandbox_parent)  # the instance runs: smtpd is waiting for proxymap
+        assert instance_processes(sandbox_parent)  # the instance runs; smtpd sleeps
         proc.send_signal(sig)
         out, err = proc.communicate(timeout=30)
     finally:
@@ -121,7 +121,7 @@ def test_running_postfix_and_etc_postfix_are_untouched(postfix_instance: Postfix
 
 def test_policy_servers_of_the_running_system_are_not_contacted(make_config: ConfigFactory, verify_root: Path,
                                                                  sandbox_parent: Path) -> None:
-    """A policy server on an absolute socket (the running system's) and one spawned by master.cf.
+    """A policy server on an absolute socket (the running system's) and two spawned by master.cf.
 
     Neither is contacted or started: smtpd finds them unreachable and, as
     smtpd_policy_service_default_action says in the sandbox, goes on (DUNNO).
@@ -136,8 +136,10 @@ def test_policy_servers_of_the_running_system_are_not_contacted(make_config: Con
     server.settimeout(0.5)
     try:
         main = ("mynetworks = 0.0.0.0/0\nsmtpd_relay_restrictions = check_policy_service unix:private/policy, "
-                f"check_policy_service unix:{sock_path}, permit_mynetworks, reject_unauth_destination\n")
-        master = STOCK.read_text() + f"policy unix - n n - 0 spawn user=nobody argv=/usr/bin/touch {marker}\n"
+                f"check_policy_service unix:{sock_path}, check_policy_service inet:127.0.0.1:10031, "
+                "permit_mynetworks, reject_unauth_destination\n")
+        master = (STOCK.read_text() + f"policy unix - n n - 0 spawn user=nobody argv=/usr/bin/touch {marker}\n"
+                  f"127.0.0.1:10031 inet n n n - 0 spawn user=nobody argv=/usr/bin/touch {marker}\n")
         result = run_verify(make_config(main, master))
         assert result.exit_code == 1
         smtp = result.service("smtp/inet")
@@ -145,6 +147,7 @@ def test_policy_servers_of_the_running_system_are_not_contacted(make_config: Con
         assert smtp["check_finding"]["code"] == "open-relay-conditional"
         notes = " ".join(result.report["sandbox_adjustments"])
         assert f"unix:{sock_path} is not contacted" in notes and "policy/unix (spawn" in notes
+        assert "127.0.0.1:10031/inet (spawn" in notes
         with pytest.raises(TimeoutError):
             server.accept()  # nobody connected
         assert not marker.exists()
