@@ -7,7 +7,7 @@ and sender address the client chooses freely; ``pfedit verify open-relay`` asks 
 real smtpd the same question from the same address. Each element of a list either permits
 (the list stops and passes), rejects (the message is refused), or does nothing.
 Elements whose answer depends on data we cannot see (a policy service, an LDAP
-table, whether the SASL server offers ANONYMOUS) are *doubts*: a list that lets the
+table) are *doubts*: a list that lets the
 stranger through only "unless" one of them stops it is reported as conditional. The
 relay is open when no list refuses the recipient: ``smtpd_client_restrictions``,
 ``_helo_``, ``_sender_`` (evaluated at RCPT time with ``smtpd_delay_reject = yes``),
@@ -105,10 +105,6 @@ class Evaluator:
         self.classes = set(split_plain(cfg.value("smtpd_restriction_classes", service)))
         # permit_mynetworks lets the stranger through only when no IPv4 address is outside mynetworks
         self.mynetworks_anyone = trusted_client or not stranger_network(mynetworks_value(cfg, service))
-        auth = cfg.boolean("smtpd_sasl_auth_enable", service)
-        opts = set(cfg.words("smtpd_sasl_security_options", service)) & set(
-            cfg.words("smtpd_sasl_tls_security_options", service))
-        self.sasl_anonymous = bool(auth) and "noanonymous" not in opts
 
     def elements(self, name: str) -> list[str]:
         return [unbrace(t) for t in self.cfg.words(name, self.service)]
@@ -147,10 +143,8 @@ class Evaluator:
         if item == "permit_mynetworks":
             return ("permit", "permit_mynetworks") if self.mynetworks_anyone else ("dunno", "")
         if item == "permit_sasl_authenticated":
-            if self.sasl_anonymous:  # a doubt that permits: open unless the SASL server lacks ANONYMOUS
-                doubts.append("the SASL server not offering ANONYMOUS (smtpd_sasl_security_options lacks "
-                              "noanonymous, so permit_sasl_authenticated accepts anonymous logins)")
-                return "permit", "permit_sasl_authenticated"
+            # Not even after an anonymous login: smtpd_sasl_glue.c permit_sasl_auth() refuses the
+            # ANONYMOUS method (pfedit verify open-relay logs in anonymously and is refused).
             return "dunno", ""
         if item in self.classes and depth < 20:
             sub = self._eval([unbrace(t) for t in self.cfg.words(item, self.service)], with_recipient, depth + 1)

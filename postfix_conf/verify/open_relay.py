@@ -209,7 +209,7 @@ def _probe_all(inst: Instance, cfg: Config, targets: list[tuple[Endpoint, str]],
         if probe.fatal:
             continue
         second.append(functools.partial(ask_oracle, e.oracle_port, own))
-        if "ANONYMOUS" in probe.auth_mechanisms:
+        if _try_anonymous(probe):
             second.extend(functools.partial(_round, inst, e, own, Round(r.helo, r.sender, r.forms[:1], r.why), True)
                           for r in plan[:3])
     answers = iter(inst.run_all(second))
@@ -217,7 +217,7 @@ def _probe_all(inst: Instance, cfg: Config, targets: list[tuple[Endpoint, str]],
         if not probe.fatal:
             oracle = next(answers)
             assert isinstance(oracle, dict)
-            if "ANONYMOUS" in probe.auth_mechanisms:
+            if _try_anonymous(probe):
                 for _ in plan[:3]:
                     part = next(answers)
                     assert isinstance(part, Probe)
@@ -226,6 +226,11 @@ def _probe_all(inst: Instance, cfg: Config, targets: list[tuple[Endpoint, str]],
                 a.outside = oracle.get(a.form)
         _finish(inst, e, probe)
     return probes
+
+
+def _try_anonymous(probe: Probe) -> bool:
+    """AUTH offers ANONYMOUS, or AUTH may appear after STARTTLS: log in anonymously as the stranger."""
+    return "ANONYMOUS" in probe.auth_mechanisms or (not probe.auth_mechanisms and probe.starttls)
 
 
 def _finish(inst: Instance, e: Endpoint, probe: Probe) -> None:

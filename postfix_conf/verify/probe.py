@@ -177,6 +177,10 @@ class Session:
         self._ehlo = False
         return reply
 
+    def mechanisms(self) -> list[str]:
+        """The SASL mechanisms of the last EHLO answer."""
+        return self.keywords.get("AUTH", "").upper().split()
+
     def starttls(self, helo: str) -> Reply:
         """STARTTLS, the handshake and EHLO again; the first answer that is not a success."""
         reply = self.command("STARTTLS")
@@ -234,13 +238,13 @@ def run_round(port: int, rnd: Round, own: str, probe: Probe, *, wrapper: bool, h
         if not s.tls:
             probe.auth_before_tls = "AUTH" in s.keywords
         probe.starttls = probe.starttls or "STARTTLS" in s.keywords
-        if anonymous and "ANONYMOUS" not in s.keywords.get("AUTH", "").upper().split() and "STARTTLS" in s.keywords:
-            tls = s.starttls(rnd.helo)
-            if tls.code != 220:
-                for form in rnd.forms:
-                    record(form, f"STARTTLS: {tls.text}", tls.code)
+        if anonymous:  # AUTH may only show after STARTTLS (smtpd_tls_auth_only); a stranger does that too
+            if ("ANONYMOUS" not in s.mechanisms() and "STARTTLS" in s.keywords and not s.tls
+                    and s.starttls(rnd.helo).code != 220):
                 return
-        if anonymous:
+            probe.auth_mechanisms = probe.auth_mechanisms or s.mechanisms()
+            if "ANONYMOUS" not in s.mechanisms():
+                return
             login = s.command("AUTH ANONYMOUS " + base64.b64encode(b"pfedit-verify").decode())
             if login.code != 235:
                 for form in rnd.forms:
@@ -254,7 +258,7 @@ def run_round(port: int, rnd: Round, own: str, probe: Probe, *, wrapper: bool, h
                     record(form, f"STARTTLS: {tls.text.removeprefix('after STARTTLS: ')}", tls.code)
                 return
             mail = s.command(f"MAIL FROM:<{rnd.sender}>")
-        probe.auth_mechanisms = probe.auth_mechanisms or s.keywords.get("AUTH", "").upper().split()
+        probe.auth_mechanisms = probe.auth_mechanisms or s.mechanisms()
         if not mail.ok:
             for form in rnd.forms:
                 record(form, f"MAIL FROM: {mail.text}", mail.code)

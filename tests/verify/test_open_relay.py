@@ -206,3 +206,25 @@ def test_required_client_certificate_closes_the_service(make_config: ConfigFacto
     service = result.service("2525/inet")
     assert service["verdict"] == "closed" and "No client certificate presented" in service["summary"]
     assert service["check_verdict"] == "closed" and service["check_finding"] is None
+
+
+def test_anonymous_login_does_not_relay(make_config: ConfigFactory, verify_root: Path,
+                                        sandbox_parent: Path) -> None:
+    """smtpd_sasl_security_options without noanonymous: the stranger logs in as ANONYMOUS, and is refused.
+
+    smtpd's permit_sasl_authenticated does not count the ANONYMOUS method. `pfedit
+    check` used to call this open unless the SASL server lacked ANONYMOUS; this Cyrus
+    SASL server offers it (after STARTTLS: smtpd_tls_auth_only), and the login works.
+    """
+    sasl = verify_root / "sasl-anonymous"
+    sasl.mkdir(exist_ok=True)
+    (sasl / "smtpd.conf").write_text("pwcheck_method: auxprop\nmech_list: ANONYMOUS PLAIN\n")
+    master = (Path("/usr/share/postfix/master.cf.dist").read_text()
+              + SUBMISSION.replace("smtpd_tls_security_level=encrypt", "smtpd_tls_security_level=may")
+              + "  -o smtpd_sasl_security_options=\n  -o smtpd_sasl_tls_security_options=\n")
+    result = run_verify(make_config(f"smtpd_sasl_type = cyrus\ncyrus_sasl_config_path = {sasl}\n", master))
+    assert result.exit_code == 0, result.stdout + result.stderr
+    submission = result.service("submission/inet")
+    assert submission["verdict"] == "closed" and "ANONYMOUS" in submission["auth_mechanisms"]
+    assert submission["counts"]["refused"] == 3 * len(FORMS) + 3  # three more rounds, logged in anonymously
+    assert submission["check_verdict"] == "closed" and submission["check_finding"] is None
