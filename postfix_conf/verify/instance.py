@@ -83,6 +83,14 @@ def problems() -> list[str]:
     return out
 
 
+def _parent() -> str:
+    """The temporary directory, if the mail owner can reach things below it (a 0700 $TMPDIR cannot); else /tmp."""
+    d = Path(tempfile.gettempdir()).resolve()
+    if all(p.stat().st_mode & 0o001 for p in (d, *d.parents)):
+        return str(d)
+    return "/tmp"
+
+
 def _postconf(config_dir: Path, *args: str) -> str:
     result = run_tool("postconf", ["-c", str(config_dir), *args], timeout=30)
     if not result.ok:
@@ -118,7 +126,7 @@ class Instance:
         found = problems()
         if found:
             raise InstanceError("; ".join(found))
-        root = Path(tempfile.mkdtemp(prefix="pfedit-verify-"))
+        root = Path(tempfile.mkdtemp(prefix="pfedit-verify-", dir=_parent()))
         try:
             self.layout = build(self.source, root)
         except SandboxError as exc:

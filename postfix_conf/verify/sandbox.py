@@ -237,8 +237,8 @@ def _edit_master(master: MasterCf, cfg: Config, layout: Layout, state: dict[str,
             removed.append(s)
         elif command_name(s) == "spawn":  # the user's own programs (policy servers) do not run here
             removed.append(s)
-            layout.adjustments.append(f"{service_label(s)} (spawn: {' '.join(s.args)[:60]}) is not started: "
-                                      "smtpd finds the policy service unreachable and treats it as DUNNO")
+            layout.adjustments.append(f"{service_label(s)} (spawn) is not started: smtpd finds the policy "
+                                      "service unreachable and treats it as DUNNO")  # argv may hold a secret
     postscreens = [s for s in services if s.type == "inet" and command_name(s) == "postscreen"]
     for s in postscreens:
         removed.append(s)

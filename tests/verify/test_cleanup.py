@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -146,11 +147,23 @@ def test_policy_servers_of_the_running_system_are_not_contacted(make_config: Con
         assert smtp["verdict"] == "open" and smtp["check_verdict"] == "conditional", (smtp["summary"], smtp["log"])
         assert smtp["check_finding"]["code"] == "open-relay-conditional"
         notes = " ".join(result.report["sandbox_adjustments"])
-        assert f"unix:{sock_path} is not contacted" in notes and "policy/unix (spawn" in notes
-        assert "127.0.0.1:10031/inet (spawn" in notes
+        assert f"unix:{sock_path} is not contacted" in notes and "policy/unix (spawn)" in notes
+        assert "127.0.0.1:10031/inet (spawn)" in notes and str(marker) not in notes  # argv may hold secrets
         with pytest.raises(TimeoutError):
             server.accept()  # nobody connected
         assert not marker.exists()
     finally:
         server.close()
         sock_path.unlink()
+
+
+def test_private_tmpdir_is_not_used(make_config: ConfigFactory, tmp_path: Path,
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 0700 $TMPDIR: the daemons (mail owner) could not reach the sandbox there, so it goes to /tmp."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    monkeypatch.setattr(tempfile, "tempdir", str(private))
+    before = set(Path("/tmp").glob("pfedit-verify-*"))
+    result = run_verify(make_config())
+    assert result.exit_code == 0, result.stderr
+    assert list(private.iterdir()) == [] and set(Path("/tmp").glob("pfedit-verify-*")) <= before
