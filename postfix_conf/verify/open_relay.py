@@ -284,8 +284,9 @@ def _result(cfg: Config, e: Endpoint, probe: Probe, findings: list[Finding]) -> 
     mine = [f for f in findings if f.message.startswith((f"{label} ", f"{label}:"))]
     static = relay_verdict(cfg, e.service).state
     summary = _summary(verdict, probe, counts, relayed)
-    if probe.problems:
-        summary += "; " + "; ".join(probe.problems)
+    extra = [p for p in probe.problems if p not in summary]
+    if extra:
+        summary += "; " + "; ".join(extra)
     return ServiceResult(e, verdict, summary, probe, static, mine, counts)
 
 
