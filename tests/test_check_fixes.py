@@ -81,15 +81,16 @@ CASES: dict[str, list[Case]] = {
              "reject_unauth_destination\n", expect="pfedit set"),
     ],
     "open-relay-conditional": [
-        Case(CLEAN_MAIN + "smtpd_sasl_auth_enable = yes\nsmtpd_tls_auth_only = yes\nsmtpd_sasl_security_options =\n"
-             "smtpd_relay_restrictions = permit_sasl_authenticated, reject_unauth_destination\n",
-             expect="noanonymous"),
         Case(CLEAN_MAIN + "mynetworks = 0.0.0.0/0\nsmtpd_relay_restrictions = check_policy_service "
              "inet:127.0.0.1:10023, permit_mynetworks, reject_unauth_destination\n", expect="mynetworks"),
     ],
     "relay-restrictions-fatal": [
         Case(CLEAN_MAIN.replace("defer_unauth_destination", "")),
         Case("myhostname = mail.example.com\n"),
+    ],
+    "mynetworks-public-relay": [
+        Case(CLEAN_MAIN + "mynetworks = 127.0.0.0/8 172.0.0.0/8\n", expect="mynetworks=127.0.0.0/8"),
+        Case(CLEAN_MAIN, SMTP.rstrip() + " -o mynetworks=0.0.0.0/1\n", expect="smtp/inet/mynetworks="),
     ],
     "mynetworks-public": [Case(NO_PERMIT_MYNETWORKS.replace("127.0.0.0/8 [::1]/128", "10.0.0.0/8 128.0.0.0/1"),
                                expect="mynetworks=10.0.0.0/8")],

@@ -3,8 +3,10 @@
 One scratch Postfix instance (its own queue and data directories, loopback ports
 only, never the machine's /etc/postfix) runs one smtpd per scenario on
 ``127.0.0.1:PORT`` with the scenario's ``-o`` options. The probe logs in from
-127.0.0.1, uses XCLIENT to become 203.0.113.9 (outside every trusted network of
-the scenarios), and tries ``RCPT TO:<x@external.example>`` with each HELO name and
+127.0.0.1, uses XCLIENT to become a client outside every trusted network of the
+scenario (203.0.113.9 unless the scenario's mynetworks covers it: the address comes
+from ``stranger_network``, as in ``pfedit check`` and ``pfedit verify open-relay``;
+with mynetworks = 0.0.0.0/0 the client is inside), and tries ``RCPT TO:<x@external.example>`` with each HELO name and
 sender address that the scenarios' access tables mention (a stranger chooses both
 freely). Any 2xx reply means open, only 4xx/5xx closed, a
 connection closed before the greeting means smtpd stopped at start-up (fatal).
@@ -31,13 +33,14 @@ from pathlib import Path
 import pytest
 
 from postfix_conf.check import Config, check, relay_verdict
+from postfix_conf.check.restrictions import stranger_network
 
 from .conftest import make_config_dir
 
 pytestmark = [pytest.mark.postfix, pytest.mark.root]
 
 DAEMONS = Path("/usr/lib/postfix/sbin")
-CLIENT = "203.0.113.9"
+MAIN_MYNETWORKS = "192.0.2.0/24"
 GREETING_TIMEOUT = 3.0  # a healthy smtpd greets in milliseconds
 HELOS = ("probe.example", "other.example")  # a stranger chooses its HELO name and sender address:
 SENDERS = ("a@b.example", "c@d.example")  # every access-table key below is one of these
@@ -51,7 +54,7 @@ myhostname = mx.example.com
 mydestination = localhost
 local_recipient_maps =
 smtpd_authorized_xclient_hosts = 127.0.0.0/8
-mynetworks = 192.0.2.0/24
+mynetworks = {mynetworks}
 smtpd_restriction_classes = cls_open, cls_closed, cls_nested
 cls_open = permit
 cls_closed = reject_unauth_destination
@@ -158,8 +161,17 @@ def master_cf(ports: list[int], scenarios: list[dict[str, str]]) -> str:
     return "".join(lines)
 
 
+def main_cf(d: Path) -> str:
+    return MAIN.format(d=d, mynetworks=MAIN_MYNETWORKS)
+
+
+def client_for(options: dict[str, str]) -> str:
+    """The stranger's address for a scenario: outside its mynetworks (inside only if that is all of IPv4)."""
+    return f"{stranger_network(options.get('mynetworks', MAIN_MYNETWORKS)) or '203.0.113'}.9"
+
+
 def setup_instance(d: Path, ports: list[int]) -> None:
-    make_config_dir(d, MAIN.format(d=d).encode(), master_cf(ports, SCENARIOS).encode())
+    make_config_dir(d, main_cf(d).encode(), master_cf(ports, SCENARIOS).encode())
     queue = d / "queue"
     for name, mode in QUEUE_DIRS.items():
         (queue / name).mkdir(parents=True)
@@ -171,7 +183,7 @@ def setup_instance(d: Path, ports: list[int]) -> None:
     d.chmod(0o755)
 
 
-def probe(port: int) -> str:
+def probe(port: int, client: str) -> str:
     """open / closed / fatal, as smtpd answers a stranger relaying to an outside domain.
 
     An smtpd that stops at start-up never greets: the master throttles the service and
@@ -196,7 +208,7 @@ def probe(port: int) -> str:
                 return "fatal"
             s.settimeout(15)
             command("EHLO probe.example")
-            assert command(f"XCLIENT ADDR={CLIENT}").startswith("220")
+            assert command(f"XCLIENT ADDR={client}").startswith("220")
             answers = []
             for helo in HELOS:
                 command(f"EHLO {helo}")
@@ -235,7 +247,8 @@ def instance() -> Iterator[tuple[Path, dict[int, str]]]:
                     pytest.fail(f"scratch Postfix master did not start: {err}")
                 time.sleep(0.05)
         with ThreadPoolExecutor(max_workers=len(ports)) as pool:
-            answers = dict(zip(ports, pool.map(probe, ports), strict=True))
+            clients = [client_for(options) for options in SCENARIOS]
+            answers = dict(zip(ports, pool.map(probe, ports, clients), strict=True))
         yield d, answers
     finally:
         proc.terminate()
@@ -289,7 +302,7 @@ def test_startup_check_matches_smtpd_standalone(tmp_path: Path, relay: str, reci
     if not (DAEMONS / "smtpd").exists():
         pytest.skip("smtpd not installed")
     d = tmp_path / "c"
-    main = MAIN.format(d=d) + f"smtpd_relay_restrictions = {relay}\nsmtpd_recipient_restrictions = {recipient}\n"
+    main = main_cf(d) + f"smtpd_relay_restrictions = {relay}\nsmtpd_recipient_restrictions = {recipient}\n"
     make_config_dir(d, main.encode(), b"smtp inet n - n - - smtpd\n")
     for name in ("maildrop", "public", "pid"):
         (d / "queue" / name).mkdir(parents=True)
@@ -317,7 +330,7 @@ def test_values_smtpd_refuses(tmp_path: Path, setting: str, code: str | None) ->
     if not (DAEMONS / "smtpd").exists():
         pytest.skip("smtpd not installed")
     d = tmp_path / "c"
-    make_config_dir(d, (MAIN.format(d=d) + setting + "\n").encode(), b"smtp inet n - n - - smtpd\n")
+    make_config_dir(d, (main_cf(d) + setting + "\n").encode(), b"smtp inet n - n - - smtpd\n")
     for name in ("maildrop", "public", "pid"):
         (d / "queue" / name).mkdir(parents=True)
     env = {k: v for k, v in os.environ.items() if k != "MAIL_CONFIG"} | {"MAIL_CONFIG": str(d), "LANG": "C"}

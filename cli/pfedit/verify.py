@@ -14,16 +14,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from . import verify_open_relay
 from .common import ConfigDirOption, Exit, JsonOption, config_dir, die, print_json
 
 if TYPE_CHECKING:
     from postfix_conf.verify.relay_probe import HostResolver, MxResolver, RelayReport
 
 app = typer.Typer(no_args_is_help=True, help="Live checks against real servers (these connect to the network).")
+app.command("open-relay")(verify_open_relay.open_relay)
 
 NAMESERVER_ENV = "PFEDIT_NAMESERVER"
 """``HOST[:PORT]`` of the DNS server to ask instead of the ones in /etc/resolv.conf."""
 _ADDRESS = re.compile(r"[^\s<>@\"]+@[^\s<>@\"]+")
+_DOMAIN = re.compile(r"@[^\s<>@\"]+")
 
 
 def resolvers(timeout: float) -> tuple[MxResolver, HostResolver]:
@@ -85,6 +88,9 @@ def relay(
                                            help="Seconds each stage may take.")] = 10.0,
     send_to: Annotated[str | None, typer.Option("--send-to", metavar="ADDRESS", show_default=False,
                                                 help="Also send one short test message to ADDRESS.")] = None,
+    sender: Annotated[str | None, typer.Option("--sender", metavar="ADDRESS", show_default=False,
+                                               help="Verify the account of this sender (or @domain), as "
+                                                    "'apply relay-auth --sender' set it up.")] = None,
 ) -> None:
     """Log in to the relay with the stored credentials, as smtp(8) would (sends no mail without --send-to)."""
     from postfix_conf import LookupTable, MainCf, MasterCf
@@ -93,6 +99,8 @@ def relay(
 
     if send_to is not None and not _ADDRESS.fullmatch(send_to):
         die(f"--send-to: {send_to!r} is not a mail address (user@domain)", Exit.USAGE)
+    if sender is not None and not (_ADDRESS.fullmatch(sender) or _DOMAIN.fullmatch(sender)):
+        die(f"--sender: {sender!r} is neither a mail address (user@domain) nor a domain (@domain)", Exit.USAGE)
     cdir = config_dir(config)
     try:
         main = MainCf.read(cdir / "main.cf")
@@ -109,7 +117,7 @@ def relay(
         except OSError:
             return None
 
-    settings = client_settings(cdir, main, master, read_table)
+    settings = client_settings(cdir, main, master, read_table, sender=sender)
     try:
         mx, addresses = resolvers(timeout)
     except ImportError:  # dnspython missing: bracketed relays still work

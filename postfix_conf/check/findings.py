@@ -66,6 +66,8 @@ CODES: dict[str, CodeInfo] = _codes(
     ("relay-restrictions-fatal", "error", "security",
      "smtpd refuses to start: no reject_unauth_destination (or reject, defer...) in the relay lists"),
     ("mynetworks-public", "warning", "security", "mynetworks trusts a large part of the Internet"),
+    ("mynetworks-public-relay", "error", "security",
+     "an SMTP service relays for every client in a large public network that mynetworks trusts"),
     ("sasl-password-cleartext", "error", "security",
      "the SMTP client may send its SASL password over an unencrypted connection"),
     ("sasl-tls-not-enforced", "warning", "security",

@@ -1,18 +1,22 @@
 """Would smtpd relay a message from a stranger? Restriction lists evaluated like ``smtpd_check.c``.
 
 The question asked of every list is what happens to ``RCPT TO:<x@external.example>``
-from an unauthenticated client outside every trusted network, whose HELO name and
-sender address the client chooses freely. Each element of a list either permits
+from an unauthenticated client outside every trusted network (:func:`stranger_network`:
+only when ``mynetworks`` trusts all of IPv4 is the stranger inside it), whose HELO name
+and sender address the client chooses freely; ``pfedit verify open-relay`` asks the
+real smtpd the same question from the same address. Each element of a list either permits
 (the list stops and passes), rejects (the message is refused), or does nothing.
 Elements whose answer depends on data we cannot see (a policy service, an LDAP
-table, whether the SASL server offers ANONYMOUS) are *doubts*: a list that lets the
+table) are *doubts*: a list that lets the
 stranger through only "unless" one of them stops it is reported as conditional. The
 relay is open when no list refuses the recipient: ``smtpd_client_restrictions``,
 ``_helo_``, ``_sender_`` (evaluated at RCPT time with ``smtpd_delay_reject = yes``),
 ``smtpd_relay_restrictions`` and ``smtpd_recipient_restrictions``.
 
 smtpd also refuses to start unless the relay or the recipient list has a
-"working instance" of a destination check before any ``permit`` (``has_required()``).
+"working instance" of a destination check before any ``permit`` (``has_required()``),
+and with ``smtpd_tls_req_ccert`` enforced it ends every session of a client without a
+trusted certificate before MAIL FROM.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from ..maps import FILE_TYPES
@@ -94,15 +99,12 @@ def table_values(spec: str) -> list[str] | None:
 class Evaluator:
     """Restriction lists of one smtpd (a master.cf entry's ``-o`` applied over main.cf)."""
 
-    def __init__(self, cfg: Config, service: Service | None) -> None:
+    def __init__(self, cfg: Config, service: Service | None, *, trusted_client: bool = False) -> None:
         self.cfg = cfg
         self.service = service
         self.classes = set(split_plain(cfg.value("smtpd_restriction_classes", service)))
-        self.mynetworks_anyone = mynetworks_public(cfg, service) is not None
-        auth = cfg.boolean("smtpd_sasl_auth_enable", service)
-        opts = set(cfg.words("smtpd_sasl_security_options", service)) & set(
-            cfg.words("smtpd_sasl_tls_security_options", service))
-        self.sasl_anonymous = bool(auth) and "noanonymous" not in opts
+        # permit_mynetworks lets the stranger through only when no IPv4 address is outside mynetworks
+        self.mynetworks_anyone = trusted_client or not stranger_network(mynetworks_value(cfg, service))
 
     def elements(self, name: str) -> list[str]:
         return [unbrace(t) for t in self.cfg.words(name, self.service)]
@@ -141,10 +143,8 @@ class Evaluator:
         if item == "permit_mynetworks":
             return ("permit", "permit_mynetworks") if self.mynetworks_anyone else ("dunno", "")
         if item == "permit_sasl_authenticated":
-            if self.sasl_anonymous:  # a doubt that permits: open unless the SASL server lacks ANONYMOUS
-                doubts.append("the SASL server not offering ANONYMOUS (smtpd_sasl_security_options lacks "
-                              "noanonymous, so permit_sasl_authenticated accepts anonymous logins)")
-                return "permit", "permit_sasl_authenticated"
+            # Not even after an anonymous login: smtpd_sasl_glue.c permit_sasl_auth() refuses the
+            # ANONYMOUS method (pfedit verify open-relay logs in anonymously and is refused).
             return "dunno", ""
         if item in self.classes and depth < 20:
             sub = self._eval([unbrace(t) for t in self.cfg.words(item, self.service)], with_recipient, depth + 1)
@@ -196,13 +196,35 @@ def has_required(ev: Evaluator, items: list[str], depth: int = 0) -> bool:
     return False
 
 
-def relay_verdict(cfg: Config, service: Service | None) -> Verdict:
-    """How this smtpd answers a stranger's RCPT TO an outside domain."""
-    ev = Evaluator(cfg, service)
+def client_certificate_required(cfg: Config, service: Service | None) -> bool:
+    """``smtpd_tls_req_ccert = yes`` where smtpd enforces it: TLS mandatory (encrypt) or wrapper mode.
+
+    Without a certificate that smtpd_tls_CAfile/CApath trusts, the session ends after
+    the TLS handshake (421 "No client certificate presented"): no stranger gets to
+    MAIL FROM. With optional TLS smtpd ignores the setting (and logs a warning).
+    """
+    if cfg.boolean("smtpd_tls_req_ccert", service) is not True:
+        return False
+    level = cfg.value("smtpd_tls_security_level", service).strip()
+    enforced = level in ("encrypt", "verify", "fingerprint", "secure") if level else bool(
+        cfg.boolean("smtpd_enforce_tls", service))
+    return enforced or bool(cfg.boolean("smtpd_tls_wrappermode", service))
+
+
+def relay_verdict(cfg: Config, service: Service | None, *, trusted_client: bool = False) -> Verdict:
+    """How this smtpd answers a stranger's RCPT TO an outside domain.
+
+    The stranger's address is outside every network of ``mynetworks``
+    (:func:`stranger_network`); with ``trusted_client`` it is inside, which is what a
+    client in a public network that mynetworks trusts gets.
+    """
+    ev = Evaluator(cfg, service, trusted_client=trusted_client)
     relay_items = ev.elements("smtpd_relay_restrictions")
     rcpt_items = ev.elements("smtpd_recipient_restrictions")
     if not has_required(ev, relay_items) and not has_required(ev, rcpt_items):
         return Verdict("fatal", "smtpd_relay_restrictions")
+    if client_certificate_required(cfg, service):
+        return Verdict("closed", "smtpd_tls_req_ccert", "smtpd_tls_req_ccert")
     delayed = cfg.boolean("smtpd_delay_reject", service) is not False
     doubts: list[str] = []
     permitted: tuple[str, str] | None = None
@@ -239,6 +261,54 @@ def _network(token: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None
 
 def _is_local(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
     return any(net.version == loc.version and net.subnet_of(loc) for loc in _LOCAL_NETS)  # type: ignore[arg-type]
+
+
+STRANGER_NETWORKS = ("203.0.113", "198.51.100", "192.0.2", *(f"{a}.0.113" for a in range(1, 224) if a != 127))
+"""Where the stranger comes from: the first of these /24s that mynetworks does not trust."""
+
+
+def mynetworks_value(cfg: Config, service: Service | None) -> str:
+    """mynetworks as set (main.cf or ``-o``); '' when it follows mynetworks_style (the host's own networks)."""
+    return cfg.value("mynetworks", service) if cfg.is_set("mynetworks", service) else ""
+
+
+def _net_tokens(value: str, depth: int = 0) -> list[str]:
+    """mynetworks elements; a ``/file/name`` element is replaced by the patterns in the file."""
+    out: list[str] = []
+    for token in split_list(value):
+        if token.startswith("/") and depth < 5:
+            try:
+                text = Path(token).read_text("utf-8", "replace")
+            except OSError:
+                continue
+            out.extend(_net_tokens(" ".join(ln.split("#", 1)[0] for ln in text.splitlines()), depth + 1))
+        else:
+            out.append(token)
+    return out
+
+
+def stranger_network(mynetworks: str) -> str:
+    """A /24 (``"203.0.113"``) whose every address is outside ``mynetworks``; '' if none is.
+
+    This is where the stranger of ``pfedit check`` and of ``pfedit verify open-relay``
+    connects from: outside every trusted network. An empty answer means mynetworks
+    trusts all of IPv4 (0.0.0.0/0, or 0.0.0.0/1 with 128.0.0.0/1), so every client is
+    trusted. Elements are read as a Postfix match list: the first that matches
+    decides, ``!`` excludes; tables and host names are not evaluated.
+    """
+    tokens = _net_tokens(mynetworks)
+    for prefix in STRANGER_NETWORKS:
+        block = ipaddress.ip_network(f"{prefix}.0/24")
+        trusted = False
+        for token in tokens:
+            net = _network(token.removeprefix("!"))
+            if net is None or net.version != 4 or not net.overlaps(block):
+                continue
+            trusted = not token.startswith("!") or not block.subnet_of(net)  # type: ignore[arg-type]
+            break
+        if not trusted:
+            return prefix
+    return ""
 
 
 def mynetworks_public(cfg: Config, service: Service | None) -> str | None:

@@ -15,7 +15,7 @@ from ..master_cf import Service
 from . import fixes
 from .context import Config, command_name, service_label
 from .findings import Finding, make
-from .restrictions import STAGES, Evaluator, Verdict, mynetworks_public, public_networks, relay_verdict
+from .restrictions import STAGES, Verdict, mynetworks_public, public_networks, relay_verdict
 
 _ENCRYPT = frozenset({"encrypt", "verify", "fingerprint", "secure"})  # smtpd uses encrypt for the last three
 _LOOPBACK = ("127.", "[127.", "localhost", "[::1]", "::1", "[ipv6:::1]")
@@ -73,16 +73,6 @@ def _mynetworks_fix(cfg: Config, s: Service) -> str:
     return fixes.set_where(cfg, s, [("mynetworks", _LOOPBACK_NETWORKS)], local="mynetworks_style" in s.options)
 
 
-def _anonymous_fix(cfg: Config, s: Service) -> str:
-    """noanonymous in each SASL server option list that lacks it (the others words kept)."""
-    assignments = []
-    for name in ("smtpd_sasl_security_options", "smtpd_sasl_tls_security_options"):
-        words = cfg.words(name, s)
-        if "noanonymous" not in words and (name == "smtpd_sasl_security_options" or cfg.is_set(name, s)):
-            assignments.append((name, ", ".join([*words, "noanonymous"])))
-    return fixes.set_where(cfg, s, assignments)
-
-
 def _open_relay(cfg: Config, s: Service, v: Verdict) -> Finding:
     label = service_label(s)
     who = "any client"
@@ -99,9 +89,7 @@ def _open_relay(cfg: Config, s: Service, v: Verdict) -> Finding:
         why = (f"{v.stage} = {value}: '{v.reason}' accepts before any destination check"
                if v.reason and v.reason != "no element rejects" else
                f"no restriction in {', '.join(STAGES)} refuses an outside recipient")
-        anonymous = v.reason.endswith("permit_sasl_authenticated") or v.reason.endswith(
-            "(permit_sasl_authenticated)")
-        fix = _anonymous_fix(cfg, s) if anonymous and Evaluator(cfg, s).sasl_anonymous else _relay_fix(cfg, s, v.stage)
+        fix = _relay_fix(cfg, s, v.stage)
     if v.state == "conditional":
         unless = "; ".join(v.doubts)
         return make("open-relay-conditional", file, line,
@@ -162,6 +150,20 @@ def _auth_before_tls(cfg: Config, s: Service) -> Iterator[Finding]:
                f"but {why}", fix)
 
 
+def _public_relay(cfg: Config, s: Service, net: str, v: Verdict) -> Finding | None:
+    """The service relays for a client *inside* a public mynetworks network (the stranger is outside)."""
+    if v.state != "closed" or v.stage == "smtpd_tls_req_ccert":
+        return None
+    inside = relay_verdict(cfg, s, trusted_client=True)
+    if inside.state not in ("open", "conditional") or "permit_mynetworks" not in inside.reason:
+        return None
+    file, line = cfg.where("mynetworks" if cfg.is_set("mynetworks", s) else "mynetworks_style", s)
+    return make("mynetworks-public-relay", file, line,
+                f"{service_label(s)} relays mail from any client in {net} (mostly public addresses) to any domain: "
+                f"{inside.stage} permits with permit_mynetworks (a client outside mynetworks is refused)",
+                _mynetworks_fix(cfg, s))
+
+
 def check_security(cfg: Config) -> Iterator[Finding]:
     reported_networks: set[tuple[str, int | None]] = set()
     for s in smtpd_services(cfg):
@@ -172,6 +174,10 @@ def check_security(cfg: Config) -> Iterator[Finding]:
             yield _open_relay(cfg, s, v)
         yield from _auth_before_tls(cfg, s)
         net = mynetworks_public(cfg, s)
+        public_relay = None if net is None else _public_relay(cfg, s, net, v)
+        if public_relay is not None:
+            yield public_relay
+            continue
         where = cfg.where("mynetworks" if cfg.is_set("mynetworks", s) else "mynetworks_style", s)
         if net is not None and where not in reported_networks and "permit_mynetworks" not in v.reason:
             reported_networks.add(where)

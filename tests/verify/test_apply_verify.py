@@ -86,3 +86,35 @@ def test_a_sender_account_is_verified_with_its_own_relay_and_credentials(tmp_pat
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"as user {USER}" in proc.stderr and "auth     passed" in proc.stderr
     assert USER in (d / "sender_relay").read_text()
+
+
+def test_verify_relay_checks_the_account_of_the_sender_it_is_given(tmp_path: Path, msa: Msa,
+                                                                    fake_dns: FakeDns) -> None:
+    """Two accounts (a STARTTLS default relay, an implicit-TLS one for USER): each is proven at its own
+    server and in its own TLS mode, and --send-to with --sender sends as that sender."""
+    need_postfix()
+    default, account = msa(tls="starttls"), msa(tls="implicit", own_sender_only=True)
+    d = config(tmp_path)
+    assert apply(d, fake_dns, default.relayhost, PASSWORD).returncode == 0
+    assert apply(d, fake_dns, account.relayhost, PASSWORD, "--sender", USER, "--tls", "wrapper").returncode == 0
+    default.attempts.clear()
+    account.attempts.clear()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PFEDIT_") and k != "MAIL_CONFIG"}
+    env["PFEDIT_NAMESERVER"] = fake_dns.address
+
+    def verify(*extra: str) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "pfedit", "verify", "relay", "-c", str(d), "--timeout", "5",
+                               *extra], capture_output=True, text=True, env=env, timeout=120)
+        assert PASSWORD not in proc.stdout + proc.stderr
+        return proc
+
+    plain = verify()
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert (len(default.attempts), len(account.attempts)) == (1, 0)
+    sent = verify("--sender", USER, "--send-to", "bob@pfedit.test")
+    assert sent.returncode == 0, sent.stdout + sent.stderr
+    assert (len(default.attempts), len(account.attempts)) == (1, 1) and account.attempts[0].success
+    assert [(r.mail_from, r.rcpt_tos) for r in account.received] == [(USER, ("bob@pfedit.test",))]
+    assert default.received == []
+    bad = verify("--sender", "not an address")
+    assert bad.returncode == 2 and "--sender" in bad.stderr
