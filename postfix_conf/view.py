@@ -176,11 +176,12 @@ def client_contexts(cfg: ConfigView) -> list[Service | None]:
     return out
 
 
-def tls_level(cfg: ConfigView, service: Service | None) -> str:
-    """smtp_tls_security_level, or what the legacy booleans mean when it is empty."""
-    level = cfg.value("smtp_tls_security_level", service).strip()
+def tls_level(cfg: ConfigView, service: Service | None, side: str = "smtp") -> str:
+    """{side}_tls_security_level, or what the legacy booleans mean when it is empty (``side``:
+    ``smtp`` for the client, ``smtpd`` for the server; both read them the same way)."""
+    level = cfg.value(f"{side}_tls_security_level", service).strip()
     if level:
         return level
-    if cfg.boolean("smtp_enforce_tls", service):
+    if cfg.boolean(f"{side}_enforce_tls", service):
         return "encrypt"
-    return "may" if cfg.boolean("smtp_use_tls", service) else "none"
+    return "may" if cfg.boolean(f"{side}_use_tls", service) else "none"

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..master_cf import Service
+from ..view import tls_level
 from . import fixes
 from .context import Config, command_name, service_label
 from .findings import Finding, make
@@ -116,19 +117,10 @@ def _fatal(cfg: Config, s: Service) -> Finding:
                 else fixes.pfedit_set(cfg, [("smtpd_relay_restrictions", _SAFE_RELAY)]))
 
 
-def _server_tls_level(cfg: Config, s: Service) -> str:
-    level = cfg.value("smtpd_tls_security_level", s).strip()
-    if level:
-        return level
-    if cfg.boolean("smtpd_enforce_tls", s):
-        return "encrypt"
-    return "may" if cfg.boolean("smtpd_use_tls", s) else "none"
-
-
 def _auth_before_tls(cfg: Config, s: Service) -> Iterator[Finding]:
     if cfg.boolean("smtpd_sasl_auth_enable", s) is not True or cfg.boolean("smtpd_tls_wrappermode", s):
         return
-    level = _server_tls_level(cfg, s)
+    level = tls_level(cfg, s, "smtpd")
     if level in _ENCRYPT or (level != "none" and cfg.boolean("smtpd_tls_auth_only", s)):
         return
     label = service_label(s)
