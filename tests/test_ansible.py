@@ -128,7 +128,7 @@ def collection(tmp_path_factory: pytest.TempPathFactory) -> Collection:
 
 
 def play(col: Collection, playbook: str, workdir: Path, *flags: str, extra: dict[str, Any] | None = None,
-         interpreter: str = sys.executable, path_first: Path | None = None) -> Play:
+         interpreter: str = sys.executable, path_first: Path | None = None, env: dict[str, str] | None = None) -> Play:
     """Run one of tests/ansible/*.yml; extra vars go through a file (the password never on argv)."""
     workdir.mkdir(parents=True, exist_ok=True)
     n = len(list(workdir.glob("record-*.json")))
@@ -137,7 +137,7 @@ def play(col: Collection, playbook: str, workdir: Path, *flags: str, extra: dict
     cmd = [str(BIN / "ansible-playbook"), "-i", "localhost,", "-c", "local",
            "-e", f"ansible_python_interpreter={interpreter}", "-e", f"@{vars_file}", *flags,
            str(PLAYBOOKS / playbook)]
-    env = col.env | {"PFEDIT_RECORD": str(record)}
+    env = col.env | (env or {}) | {"PFEDIT_RECORD": str(record)}
     if path_first is not None:  # programs that must win over the real ones (failure injection)
         env["PATH"] = f"{path_first}:{env['PATH']}"
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=workdir)
