@@ -189,8 +189,11 @@ def test_case_tables_match_postmap(postmap: str, tmp_path: Path, utf8: bool) -> 
         assert_same(b, LookupTable.parse(data, smtputf8=utf8))
 
 
-@pytest.mark.parametrize("path", corpus_files("tables"), ids=lambda p: p.name)
-def test_corpus_tables_match_postmap(postmap: str, tmp_path: Path, path: Path) -> None:
+@pytest.mark.parametrize("path", corpus_files("tables") or [None], ids=lambda p: p.name if p else "no-corpus")
+def test_corpus_tables_match_postmap(postmap: str, tmp_path: Path, path: Path | None) -> None:
+    if path is None:
+        need_corpus([])  # a visible skip with the reason (a failure in CI), not an empty parameter set
+        return
     data = path.read_bytes()
     make_config_dir(tmp_path)
     (tmp_path / "table").write_bytes(data)
